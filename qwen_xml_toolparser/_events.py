@@ -1,0 +1,55 @@
+"""Events produced by :class:`~qwen_xml_toolparser.StreamParser`.
+
+Events form a closed set of frozen classes; do not subclass them. Delta
+boundaries carry no meaning: consumers concatenate ``ContentDelta.text`` and,
+per call index, ``ArgumentsDelta.text``. The arguments text of a call is always
+a prefix of ``json.dumps(arguments, ensure_ascii=False)`` of its final
+arguments, and equals it once :class:`ToolCallEnd` has been produced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+__all__ = ["ArgumentsDelta", "ContentDelta", "Event", "ToolCallEnd", "ToolCallStart"]
+
+
+@dataclass(frozen=True, slots=True)
+class ContentDelta:
+    """Text for the assistant message's ``content``."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallStart:
+    """A tool call begins. ``offset`` is where its markup starts in the input."""
+
+    index: int
+    id: str
+    name: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class ArgumentsDelta:
+    """The next piece of call ``index``'s JSON arguments text."""
+
+    index: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEnd:
+    """Call ``index`` is complete; its arguments text is now valid JSON.
+
+    ``truncated`` is true when the output ended inside the call (no
+    ``</function>`` and no ``</tool_call>``): the parser closed the JSON itself.
+    """
+
+    index: int
+    truncated: bool = False
+
+
+Event = Union[ContentDelta, ToolCallStart, ArgumentsDelta, ToolCallEnd]

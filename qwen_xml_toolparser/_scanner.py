@@ -1,0 +1,203 @@
+"""Recognising Qwen XML markup in a buffer that may end in the middle of it.
+
+The functions here look at ``buf`` from a position and answer with a match, a
+"no", or ``NEED_MORE`` when the buffer ends before the answer is known; with
+``final=True`` the end of the buffer is the end of the output and the answer
+is always decided. They never look further than a small bound past the
+position, so a caller that keeps only undecided text in its buffer does O(1)
+work per character.
+
+Value closers (see docs/behaviour.md) are decided by lookahead: a
+``</parameter>`` ends a value only where the template could have put one,
+i.e. when it is followed, after optional whitespace, by the next piece of
+markup or by the end of the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+__all__ = [
+    "CALL_END",
+    "CALL_START",
+    "FUNCTION_END",
+    "FUNCTION_START",
+    "NEED_MORE",
+    "PARAM_END",
+    "closing_tag_end",
+    "followed_by",
+    "PARAM_START",
+    "match_name",
+    "match_tag",
+    "value_closer",
+]
+
+CALL_START: Final = "<tool_call>"
+CALL_END: Final = "</tool_call>"
+FUNCTION_START: Final = "<function="
+FUNCTION_END: Final = "</function>"
+PARAM_START: Final = "<parameter="
+PARAM_END: Final = "</parameter>"
+THINK_START: Final = "<think>"
+THINK_END: Final = "</think>"
+
+
+class _NeedMore:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NEED_MORE"
+
+
+NEED_MORE: Final = _NeedMore()
+
+MAX_NAME = 256  # longest function / parameter name we wait for
+MAX_GAP = 256  # longest whitespace run between a closer and what follows it
+MAX_DRIFT = 32  # longest drifted suffix of a closer: </parameter1>, </function_invocation>
+_WS = " \t\r\n"
+
+# What may follow each closer (after whitespace) for it to be a real closer.
+# "</function" without ">" also admits drifted function closers.
+AFTER_PARAM_END = (PARAM_START, "</function", CALL_END, CALL_START, FUNCTION_START)
+AFTER_FUNCTION_END = (CALL_END, CALL_START, FUNCTION_START)
+AFTER_CALL_END = (CALL_START, FUNCTION_START)
+
+
+def match_tag(buf: str, pos: int, tag: str, final: bool) -> bool | _NeedMore:
+    """Does ``buf[pos:]`` start with ``tag``?"""
+    if buf.startswith(tag, pos):
+        return True
+    if not final and len(buf) - pos < len(tag) and tag.startswith(buf[pos:]):
+        return NEED_MORE
+    return False
+
+
+def match_name(buf: str, pos: int, final: bool) -> tuple[str, int, int] | _NeedMore | None:
+    """Read ``NAME>`` from ``pos`` (just after ``<function=`` / ``<parameter=``).
+
+    Returns ``(name, end_of_name, end_of_header)``. A name ends at ``>``; a
+    newline or ``<`` before the ``>`` also ends it (malformed headers such as
+    ``<function=f\\n<parameter=x>``), and the header then ends there too.
+    Returns None when no name ending is found within ``MAX_NAME`` characters.
+    """
+    end = min(len(buf), pos + MAX_NAME)
+    for k in range(pos, end):
+        ch = buf[k]
+        if ch == ">":
+            return buf[pos:k].strip(), k, k + 1
+        if ch == "\n" or ch == "<":
+            return buf[pos:k].strip(), k, k
+    if end < pos + MAX_NAME and not final:
+        return NEED_MORE
+    if final and end > pos:
+        return buf[pos:end].strip(), end, end
+    return None
+
+
+def followed_by(
+    buf: str, pos: int, options: tuple[str, ...], final: bool, end_ok: bool = True
+) -> bool | _NeedMore:
+    """Is ``buf[pos:]`` optional whitespace and then one of ``options``?
+
+    The end of the output counts as a match when ``end_ok``.
+    """
+    n = len(buf)
+    k = pos
+    limit = min(n, pos + MAX_GAP)
+    while k < limit and buf[k] in _WS:
+        k += 1
+    if k == n:
+        return end_ok if final else NEED_MORE
+    if k == limit:
+        return False
+    undecided = False
+    for option in options:
+        if buf.startswith(option, k):
+            return True
+        if n - k < len(option) and option.startswith(buf[k:]):
+            undecided = True
+    if undecided:
+        return end_ok if final else NEED_MORE
+    return False
+
+
+def closing_tag_end(buf: str, pos: int, stem: str, final: bool) -> int | _NeedMore | None:
+    """End of a closing tag ``stem>`` at ``pos``, tolerating drift (``stem1>``, ``stem\\n``)."""
+    n = len(buf)
+    if not buf.startswith(stem, pos):
+        if n - pos < len(stem) and stem.startswith(buf[pos:]):
+            return n if final else NEED_MORE
+        return None
+    k = pos + len(stem)
+    limit = min(n, k + MAX_DRIFT)
+    while k < limit:
+        ch = buf[k]
+        if ch == ">":
+            return k + 1
+        if ch == "\n" or ch == "<":
+            return k
+        if ch in " \t\"'/":  # `</parameter "`: text, not a drifted tag
+            return None
+        k += 1
+    if k == n:
+        return n if final else NEED_MORE
+    return None
+
+
+# Kinds of value closers.
+PARAM = "param"  # </parameter>: the value ends, the function goes on
+FUNCTION = "function"  # </function> without </parameter>: value and function end
+CALL = "call"  # </tool_call> without </parameter> and </function>
+NEXT_PARAM = "next_param"  # a new <parameter=NAME> line without </parameter>
+EOS = "eos"  # the output ended inside the value
+
+
+def value_closer(
+    buf: str,
+    pos: int,
+    line_start: bool,
+    final: bool,
+    implicit_param: Callable[[str], bool],
+) -> tuple[str, int] | _NeedMore | None:
+    """Is the ``<`` at ``buf[pos]`` the start of the closer of the current value?
+
+    Returns ``(kind, end)``, where ``end`` is how far the closer's markup
+    extends (for ``NEXT_PARAM`` it is ``pos``: the header is not consumed),
+    ``NEED_MORE``, or None when this ``<`` is value text. ``line_start`` tells
+    whether ``pos`` starts a line of the value; ``implicit_param(name)`` whether
+    a ``<parameter=name>`` line may close a value whose ``</parameter>`` is
+    missing.
+    """
+    for stem, kind, after in (
+        ("</parameter", PARAM, AFTER_PARAM_END),
+        ("</function", FUNCTION, AFTER_FUNCTION_END),
+    ):
+        end = closing_tag_end(buf, pos, stem, final)
+        if end is NEED_MORE:
+            return NEED_MORE
+        if end is not None:
+            viable = followed_by(buf, end, after, final)
+            if viable is NEED_MORE:
+                return NEED_MORE
+            return (kind, end) if viable else None
+    found = match_tag(buf, pos, CALL_END, final)
+    if found is NEED_MORE:
+        return NEED_MORE
+    if found:
+        end = pos + len(CALL_END)
+        viable = followed_by(buf, end, AFTER_CALL_END, final)
+        if viable is NEED_MORE:
+            return NEED_MORE
+        return (CALL, end) if viable else None
+    if line_start:
+        found = match_tag(buf, pos, PARAM_START, final)
+        if found is NEED_MORE:
+            return NEED_MORE
+        if found:
+            header = match_name(buf, pos + len(PARAM_START), final)
+            if header is NEED_MORE:
+                return NEED_MORE
+            if header is not None and implicit_param(header[0]):
+                return (NEXT_PARAM, pos)
+    return None
