@@ -1,0 +1,108 @@
+"""Every vLLM import of the package, resolved once for the installed version.
+
+vLLM moved the tool-parser API and the protocol classes between releases
+(docs/compat-notes.md). Each symbol is looked up in the known locations, newest
+first; the adapter imports from here and stays free of version checks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+from typing import Any
+
+__all__ = [
+    "DeltaFunctionCall",
+    "DeltaMessage",
+    "DeltaToolCall",
+    "ExtractedToolCallInformation",
+    "FunctionCall",
+    "MIN_VLLM",
+    "ToolCall",
+    "ToolParser",
+    "ToolParserManager",
+    "VLLM_VERSION",
+    "init_tool_parser",
+    "logger",
+]
+
+MIN_VLLM = (0, 10, 1)
+SUPPORTED = "vLLM 0.10.1 or newer (tested: 0.10.2 through 0.33.0)"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("+")[0].split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+try:
+    import vllm
+except ImportError as exc:  # pragma: no cover - exercised only without vLLM
+    raise ImportError(
+        "qwen_xml_toolparser.plugin needs vLLM: install it into the environment that runs "
+        f"`vllm serve` ({SUPPORTED}). The parser core (qwen_xml_toolparser.parse / "
+        "StreamParser) works without vLLM."
+    ) from exc
+
+VLLM_VERSION: str = getattr(vllm, "__version__", "0")
+if (0,) < _version_tuple(VLLM_VERSION) < MIN_VLLM:
+    raise ImportError(
+        f"qwen_xml_safe does not support vLLM {VLLM_VERSION}: it needs {SUPPORTED}. "
+        "vLLM 0.10.0 rejects custom --tool-call-parser names; upgrade vLLM."
+    )
+
+
+def _first(symbol: str, *modules: str) -> Any:
+    errors = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        if hasattr(module, symbol):
+            return getattr(module, symbol)
+        errors.append(f"{name}: no {symbol}")
+    raise ImportError(
+        f"cannot find vLLM's {symbol} in vLLM {VLLM_VERSION} ({'; '.join(errors)}); "
+        f"qwen_xml_safe supports {SUPPORTED}"
+    )
+
+
+_TOOL_PARSERS = ("vllm.tool_parsers", "vllm.entrypoints.openai.tool_parsers")
+_PROTOCOL = (
+    "vllm.entrypoints.generate.base.protocol",  # 0.29+
+    "vllm.entrypoints.openai.engine.protocol",  # 0.15 - 0.28
+    "vllm.entrypoints.openai.protocol",  # 0.10 - 0.14
+)
+
+ToolParser: Any = _first("ToolParser", *_TOOL_PARSERS)
+ToolParserManager: Any = _first("ToolParserManager", *_TOOL_PARSERS)
+DeltaMessage: Any = _first("DeltaMessage", *_PROTOCOL)
+DeltaToolCall: Any = _first("DeltaToolCall", *_PROTOCOL)
+DeltaFunctionCall: Any = _first("DeltaFunctionCall", *_PROTOCOL)
+ExtractedToolCallInformation: Any = _first("ExtractedToolCallInformation", *_PROTOCOL)
+FunctionCall: Any = _first("FunctionCall", *_PROTOCOL)
+ToolCall: Any = _first("ToolCall", *_PROTOCOL)
+
+try:
+    from vllm.logger import init_logger
+
+    logger = init_logger("qwen_xml_toolparser")
+except ImportError:  # pragma: no cover
+    logger = logging.getLogger("qwen_xml_toolparser")
+
+# ToolParser.__init__ gained ``tools`` in vLLM 0.19.
+_BASE_TAKES_TOOLS = "tools" in inspect.signature(ToolParser.__init__).parameters
+
+
+def init_tool_parser(parser: Any, tokenizer: Any, tools: Any) -> None:
+    """Call ``ToolParser.__init__`` with the arguments this vLLM accepts."""
+    if _BASE_TAKES_TOOLS:
+        ToolParser.__init__(parser, tokenizer, tools)
+    else:
+        ToolParser.__init__(parser, tokenizer)

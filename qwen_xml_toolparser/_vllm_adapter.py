@@ -1,0 +1,298 @@
+"""The vLLM ``ToolParser`` around :class:`~qwen_xml_toolparser.StreamParser`.
+
+vLLM creates one parser per request and calls ``extract_tool_calls`` (whole
+output) or ``extract_tool_calls_streaming`` (once per generated delta). The
+adapter feeds only ``delta_text`` to the core (never re-scans
+``current_text``) and turns the core's events into ``DeltaMessage`` objects:
+
+* one call per chunk: a call's first chunk carries ``index``, ``id``,
+  ``type`` and ``name`` with ``arguments: ""``; later chunks carry ``index``
+  and ``arguments`` only. Events that do not fit the current chunk wait for
+  the next one (except at the end of the stream, where everything left goes
+  out in the last chunk);
+* the end of the stream is recognised from the request (an EOS or stop token
+  id in the delta, or ``max_tokens`` reached), so held-back text is released
+  and a truncated call's JSON is closed;
+* ``prev_tool_call_arr[i]["arguments"]`` is the call's arguments dict and
+  ``streamed_args_for_tool[i]`` the exact text sent, one entry per call, from
+  the call's header on. Both are computed when read (appending to a growing
+  string on every delta would copy it: O(n) per delta).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from . import _compat as vc
+from ._api import parse
+from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallStart
+from ._parser import StreamParser
+
+__all__ = ["PARSER_NAME", "QwenXmlSafeToolParser", "register"]
+
+PARSER_NAME = "qwen_xml_safe"
+logger = vc.logger
+
+_EOS_TOKENS = ("<|im_end|>", "<|endoftext|>")
+
+
+def _tool_call_id() -> str:
+    return f"chatcmpl-tool-{uuid.uuid4().hex}"
+
+
+class _SentArgs:
+    """The arguments text sent for one call, kept as pieces, joined when read."""
+
+    __slots__ = ("parts", "_text", "_joined")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self._text = ""
+        self._joined = 0
+
+    def text(self) -> str:
+        if self._joined != len(self.parts):
+            self._text = "".join(self.parts)
+            self._joined = len(self.parts)
+        return self._text
+
+
+class _StreamedArgs(list):  # type: ignore[type-arg]
+    """``streamed_args_for_tool``: reads give the exact text sent for each call."""
+
+    def __getitem__(self, index: Any) -> Any:
+        item = super().__getitem__(index)
+        if isinstance(index, slice):
+            return [entry.text() for entry in item]
+        return item.text()
+
+    def __iter__(self) -> Iterator[str]:
+        return (entry.text() for entry in super().__iter__())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+class _CallRecord(dict):  # type: ignore[type-arg]
+    """One ``prev_tool_call_arr`` entry; ``"arguments"`` is computed when read.
+
+    It is the dict of the arguments parsed so far (an open string value
+    included up to what was parsed), so that ``json.dumps`` of it starts with
+    the text streamed so far and vLLM's end-of-stream remainder is exact.
+    """
+
+    def __init__(self, name: str, core: StreamParser, index: int) -> None:
+        super().__init__(name=name, arguments={})
+        self._core = core
+        self._index = index
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "arguments":
+            return self._core.call_arguments(self._index)
+        return super().__getitem__(key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def items(self) -> Any:
+        return {key: self[key] for key in self}.items()
+
+    def values(self) -> Any:
+        return [self[key] for key in self]
+
+    def copy(self) -> dict[str, Any]:
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        return dict(self.items()) == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(dict(self.items()))
+
+
+class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
+    """Tool parser for Qwen3-Coder / Qwen3.5+ XML tool calls (``qwen_xml_safe``)."""
+
+    # tool_choice="required" and named tools are parsed from the XML the model
+    # writes, not forced into vLLM's JSON format.
+    supports_required_and_named = False
+
+    def __init__(self, tokenizer: Any, tools: Any = None, *args: Any, **kwargs: Any) -> None:
+        vc.init_tool_parser(self, tokenizer, tools)
+        self._init_tools = tools
+        self.prev_tool_call_arr: list[dict[str, Any]] = []
+        self.streamed_args_for_tool: list[str] = _StreamedArgs()
+        self._stop_ids = self._eos_ids(tokenizer)
+        self._core: StreamParser | None = None
+        self._pending: list[Event] = []
+        self._sent: list[_SentArgs] = []
+        self._seen = 0  # characters of output received, for error reports
+        self._failed = False
+
+    # ── vLLM interface ───────────────────────────────────────────────────────
+
+    def extract_tool_calls(self, model_output: str, request: Any) -> Any:
+        try:
+            result = parse(model_output, self._tools(request), id_factory=_tool_call_id)
+        except Exception:  # never let a parser bug fail the request
+            logger.exception("qwen_xml_safe: internal error; returning the output as content")
+            return vc.ExtractedToolCallInformation(tools_called=False, tool_calls=[], content=model_output)
+        calls = [
+            vc.ToolCall(id=c.id, type="function", function=vc.FunctionCall(name=c.name, arguments=c.arguments))
+            for c in result.tool_calls
+        ]
+        return vc.ExtractedToolCallInformation(tools_called=bool(calls), tool_calls=calls, content=result.content)
+
+    def extract_tool_calls_streaming(
+        self,
+        previous_text: str,
+        current_text: str,
+        delta_text: str,
+        previous_token_ids: Sequence[int],
+        current_token_ids: Sequence[int],
+        delta_token_ids: Sequence[int],
+        request: Any,
+    ) -> Any:
+        if self._failed:
+            return vc.DeltaMessage(content=delta_text) if delta_text else None
+        try:
+            core = self._core
+            if core is None:
+                core = self._core = StreamParser(self._tools(request), id_factory=_tool_call_id)
+            events = core.feed(delta_text) if delta_text else []
+            self._seen += len(delta_text)
+            final = self._is_final(delta_token_ids, current_token_ids, request)
+            if final:
+                events += core.finish()
+            if self._pending:
+                events = self._pending + events
+                self._pending = []
+            if not events:
+                return None
+            return self._message(events, final)
+        except Exception:
+            return self._fail(delta_text)
+
+    # ── helpers ──────────────────────────────────────────────────────────────
+
+    def _tools(self, request: Any) -> Any:
+        tools = getattr(request, "tools", None)
+        return tools if tools else (self._init_tools or getattr(self, "tools", None))
+
+    @staticmethod
+    def _eos_ids(tokenizer: Any) -> frozenset[int]:
+        ids: set[int] = set()
+        if tokenizer is None:
+            return frozenset()
+        eos = getattr(tokenizer, "eos_token_id", None)
+        if isinstance(eos, int):
+            ids.add(eos)
+        try:
+            vocab = tokenizer.get_vocab()
+        except Exception:  # some tokenizers have no vocabulary to show
+            vocab = {}
+        ids.update(vocab[token] for token in _EOS_TOKENS if token in vocab)
+        return frozenset(ids)
+
+    def _is_final(self, delta_token_ids: Sequence[int], current_token_ids: Sequence[int], request: Any) -> bool:
+        if delta_token_ids:
+            last = delta_token_ids[-1]
+            if last in self._stop_ids:
+                return True
+            stop_ids = getattr(request, "stop_token_ids", None)
+            if stop_ids and last in stop_ids:
+                return True
+        limit = getattr(request, "max_completion_tokens", None) or getattr(request, "max_tokens", None)
+        return bool(limit) and len(current_token_ids) >= limit
+
+    def _message(self, events: list[Event], final: bool) -> Any:
+        """Build one DeltaMessage from the events that fit in it; keep the rest pending."""
+        content: list[str] = []
+        tool_calls: list[Any] = []
+        index: int | None = None  # the call this chunk carries
+        header: ToolCallStart | None = None
+        args: list[str] = []
+        taken = 0
+        for event in events:
+            kind = type(event)
+            if kind is ArgumentsDelta:
+                if index is not None and (event.index != index or (header is not None and not final)):
+                    break
+                index = event.index
+                args.append(event.text)
+            elif kind is ContentDelta:
+                content.append(event.text)
+            elif kind is ToolCallStart:
+                if index is not None:
+                    if not final:
+                        break
+                    tool_calls.append(self._tool_call(index, header, args))
+                    args = []
+                index, header = event.index, event
+            taken += 1
+        if taken < len(events):
+            self._pending = events[taken:]
+        if index is not None:
+            tool_calls.append(self._tool_call(index, header, args))
+        if not tool_calls:
+            text = "".join(content)
+            return vc.DeltaMessage(content=text) if text else None
+        if content:
+            return vc.DeltaMessage(content="".join(content), tool_calls=tool_calls)
+        return vc.DeltaMessage(tool_calls=tool_calls)
+
+    def _tool_call(self, index: int, header: ToolCallStart | None, args: list[str]) -> Any:
+        text = "".join(args)
+        if header is not None:  # the call's first chunk
+            assert self._core is not None
+            self.prev_tool_call_arr.append(_CallRecord(header.name, self._core, index))
+            self._sent.append(_SentArgs())
+            list.append(self.streamed_args_for_tool, self._sent[index])
+            self.current_tool_id = index
+            self.current_tool_name_sent = True
+            self._sent[index].parts.append(text)
+            return vc.DeltaToolCall(
+                index=index,
+                id=header.id,
+                type="function",
+                function=vc.DeltaFunctionCall(name=header.name, arguments=text),
+            )
+        self._sent[index].parts.append(text)
+        return vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=text))
+
+    def _fail(self, delta_text: str) -> Any:
+        """Log an internal error once and pass the rest of the output through as content."""
+        self._failed = True
+        logger.exception(
+            "qwen_xml_safe: internal error at output character %d; passing the rest through as content",
+            self._seen,
+        )
+        tool_calls = []
+        try:  # close a call whose arguments are open, so that they stay valid JSON
+            if self._core is not None and self._sent and self._core.closing_text():
+                index = len(self._sent) - 1
+                sent = self._sent[index].text()
+                json.loads(sent + self._core.closing_text())
+                closing = self._core.closing_text()
+                self._sent[index].parts.append(closing)
+                tool_calls.append(vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=closing)))
+        except Exception:
+            pass
+        if not tool_calls and not delta_text:
+            return None
+        return vc.DeltaMessage(content=delta_text or None, tool_calls=tool_calls)
+
+
+def register() -> None:
+    """Register ``qwen_xml_safe`` with vLLM (eagerly; safe to call again)."""
+    vc.ToolParserManager.register_module(name=PARSER_NAME, module=QwenXmlSafeToolParser, force=True)
