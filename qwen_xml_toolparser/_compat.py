@@ -106,3 +106,13 @@ def init_tool_parser(parser: Any, tokenizer: Any, tools: Any) -> None:
         ToolParser.__init__(parser, tokenizer, tools)
     else:
         ToolParser.__init__(parser, tokenizer)
+
+
+def chat_request(tools: Any, **fields: Any) -> Any:
+    """A ``ChatCompletionRequest`` with ``tools`` (for the CLI and tests)."""
+    request_cls = _first(
+        "ChatCompletionRequest",
+        "vllm.entrypoints.openai.chat_completion.protocol",  # 0.15+
+        "vllm.entrypoints.openai.protocol",
+    )
+    return request_cls(model="qwen", messages=[{"role": "user", "content": "-"}], tools=tools, **fields)
