@@ -347,6 +347,7 @@ class StreamParser:
                 self._after_call = True
                 return True
             if follow == "{":
+                self._block_head = buf[:k]
                 self._consume(k)
                 self._ws_held = ""
                 self._json_parts = []
@@ -628,7 +629,8 @@ class StreamParser:
         self._state = self._on_content
         call = self._json_call(body)
         if call is None:
-            raw = sc.CALL_START + body + (sc.CALL_END if end >= 0 else "")
+            raw = self._block_head + body + (sc.CALL_END if end >= 0 else "")
+            self._block_head = ""
             logger.info("<tool_call> body is neither XML nor a JSON call; kept as content")
             self._content(raw)
             return True
