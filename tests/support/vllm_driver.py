@@ -1,0 +1,580 @@
+"""Drive a vLLM tool parser exactly as vLLM 0.33's serving layer does.
+
+This is the ONLY test module that imports vLLM (keep it that way, so that the
+version-matrix work can adapt one file). Everything the tests need from vLLM is
+reached through the functions below.
+
+What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
+
+* Loading: ``ToolParserManager.import_tool_parser(<abs path of plugin.py>)``
+  once per session, then ``ToolParserManager.get_tool_parser(name)``; one parser
+  instance per request, built as ``cls(tokenizer, request.tools)``
+  (``vllm/parser/abstract_parser.py`` ``Parser.__init__``). The tokenizer is
+  ``vllm.tokenizers.get_tokenizer(<offline Qwen3 tokenizer dir>)``.
+* Non-streaming: ``parser.extract_tool_calls(model_output, request)``.
+* Streaming: ``ChatStreamProcessor.step`` -> ``DelegatingParser.parse_delta``.
+  For a non-engine tool parser and no reasoning parser that is, per chunk:
+  ``current_text = previous_text + delta_text`` (same for the token-id lists),
+  ``parser.extract_tool_calls_streaming(previous_text, current_text, delta_text,
+  previous_token_ids, current_token_ids, delta_token_ids, request)``, then
+  ``previous_* = current_*``. On the chunk that carries the finish reason
+  (``finished=True``) ``finalize_generation`` -> ``_append_unstreamed_tool_args``
+  appends ``parser.get_remaining_unstreamed_args()`` to the arguments of the
+  LAST tool call of that chunk's DeltaMessage, only when that DeltaMessage has
+  tool calls. Nothing else is done for a non-engine parser (no flush).
+* Chunks: text as vLLM's detokenizer produces it. vLLM 0.33 uses
+  ``FastIncrementalDetokenizer``: a ``tokenizers.decoders.DecodeStream`` primed
+  with the prompt ids, ``step()`` once per generated id, ``None`` -> ``""``.
+  A chunk's text is the concatenation of its tokens' step strings (so a chunk
+  may have empty text while a multi-byte character is incomplete).
+* End of generation (``finish``):
+  - ``"stop"`` (default): the model emits ``<|im_end|>`` (151645). vLLM drops
+    the stop token from the text, so the last chunk is ``delta_text=""``,
+    ``delta_token_ids=[151645]``, ``finished=True``.
+  - ``"stop-merged"``: the same EOS id, but in the same chunk as the last text
+    tokens (several tokens per chunk: speculative decoding, stream_interval).
+  - ``"length"``: max_tokens reached: no EOS; the last text chunk is the
+    finished one. The parser gets no end-of-output signal other than the
+    serving layer's ``get_remaining_unstreamed_args()`` append.
+
+Split modes (``mode``):
+
+* ``"whole"``: all tokens in one chunk;
+* ``"special"``: each of ``<tool_call>``, ``</tool_call>``, ``<think>``,
+  ``</think>`` (token ids 151657, 151658, 151667, 151668) is its own chunk, the
+  tokens between two of them form one chunk;
+* ``"token"``: one token per chunk (vLLM's default);
+* ``"random"``: random groups of 1-8 tokens, from ``random.Random(seed)``;
+  with ``finish="stop"`` the EOS is merged into the last group with
+  probability 1/2 (``"stop-merged"``);
+* ``"char"``: one Unicode code point per chunk. No tokenizer produces this, it
+  is a robustness mode: ``delta_text`` is the character and
+  ``delta_token_ids`` is ``tokenizer.encode(char)`` (so ``<tool_call>`` arrives
+  as 11 one-character chunks whose ids are ordinary BPE ids, never 151657).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import logging
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+PLUGIN_PATH = REPO / "qwen_xml_toolparser" / "plugin.py"
+PLUGIN_PARSER_NAME = "qwen_xml_safe"
+# QXT_TOOL_PARSER=qwen3_coder runs the suite against vLLM's in-tree parser.
+PARSER_NAME = os.environ.get("QXT_TOOL_PARSER", PLUGIN_PARSER_NAME)
+
+EOS_ID = 151645  # <|im_end|>
+SPLIT_IDS = frozenset({151657, 151658, 151667, 151668})  # <tool_call> </tool_call> <think> </think>
+MODES = ("whole", "special", "token", "random", "char")
+FINISHES = ("stop", "stop-merged", "length")
+PROMPT = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+
+
+class HarnessError(RuntimeError):
+    """The test harness itself cannot run this input (not a parser failure)."""
+
+
+class ContractViolation(AssertionError):
+    """The parser broke a rule of vLLM's streaming contract (SPEC §2)."""
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+@functools.cache
+def tokenizer():
+    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+
+    try:
+        from vllm.tokenizers import get_tokenizer
+    except ImportError:  # vLLM < 0.13
+        from vllm.transformers_utils.tokenizer import get_tokenizer
+    return get_tokenizer(str(ensure_tokenizer_dir()))
+
+
+@functools.cache
+def _backend():
+    tok = tokenizer()
+    backend = getattr(tok, "_tokenizer", None) or getattr(tok, "backend_tokenizer", None)
+    if backend is None:
+        raise HarnessError(f"no HF fast-tokenizer backend on {type(tok)}")
+    return backend
+
+
+def plugin_available() -> bool:
+    return PARSER_NAME != PLUGIN_PARSER_NAME or PLUGIN_PATH.exists()
+
+
+@functools.cache
+def parser_class():
+    from vllm.tool_parsers import ToolParserManager
+
+    if PARSER_NAME == PLUGIN_PARSER_NAME:
+        if not PLUGIN_PATH.exists():
+            raise HarnessError(f"{PLUGIN_PATH} does not exist yet")
+        ToolParserManager.import_tool_parser(str(PLUGIN_PATH))
+    return ToolParserManager.get_tool_parser(PARSER_NAME)
+
+
+def tool_parser_base_class():
+    from vllm.tool_parsers import ToolParser
+
+    return ToolParser
+
+
+def tool_parser_manager():
+    from vllm.tool_parsers import ToolParserManager
+
+    return ToolParserManager
+
+
+def vllm_version() -> str:
+    import vllm
+
+    return vllm.__version__
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def make_request(tools: list[dict] | None, tool_choice: Any = "default", **kw):
+    """A real ChatCompletionRequest. ``tools`` is OpenAI JSON (list of
+    ``{"type": "function", "function": {...}}``) or None. Without tools the
+    request has ``tool_choice=None`` (which vLLM's serving layer treats as
+    auto); with tools the default is ``"auto"``."""
+    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+
+    if tool_choice == "default":
+        tool_choice = "auto" if tools else None
+    return ChatCompletionRequest(
+        model="qwen3-coder",
+        messages=[{"role": "user", "content": "Hi"}],
+        tools=tools,
+        tool_choice=tool_choice,
+        **kw,
+    )
+
+
+def new_parser(request, tools_for_constructor: Any = "request"):
+    """One parser per request, as vLLM 0.33 builds it: ``cls(tokenizer, request.tools)``."""
+    cls = parser_class()
+    tools = request.tools if tools_for_constructor == "request" else tools_for_constructor
+    return cls(tokenizer(), tools)
+
+
+def adjusted_request(parser, request):
+    """``parser.adjust_request(request)`` as the serving layer calls it before generation."""
+    return parser.adjust_request(request)
+
+
+# ----------------------------------------------------------------------------- log capture
+
+
+@dataclass
+class LogRecord:
+    logger: str
+    level: str
+    message: str
+    exc: str | None
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = None
+        if record.exc_info and record.exc_info[0] is not None:
+            exc = f"{record.exc_info[0].__name__}: {record.exc_info[1]}"
+        try:
+            msg = record.getMessage()
+        except Exception:  # pragma: no cover
+            msg = str(record.msg)
+        self.records.append(LogRecord(record.name, record.levelname, msg[:500], exc))
+
+
+@contextlib.contextmanager
+def capture_logs() -> Iterator[list[LogRecord]]:
+    """Capture WARNING+ records of every logger (vLLM's loggers do not propagate)."""
+    handler = _Capture()
+    handler.setLevel(logging.WARNING)
+    loggers = {logging.getLogger(), logging.getLogger("vllm")}
+    loggers |= {
+        lg
+        for name, lg in logging.Logger.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger) and not lg.propagate
+    }
+    for lg in loggers:
+        lg.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        for lg in loggers:
+            lg.removeHandler(handler)
+
+
+# ----------------------------------------------------------------------------- tokens -> chunks
+
+
+@functools.cache
+def prompt_ids() -> tuple[int, ...]:
+    return tuple(tokenizer().encode(PROMPT, add_special_tokens=False))
+
+
+def encode(text: str) -> list[int]:
+    return list(tokenizer().encode(text, add_special_tokens=False))
+
+
+def token_texts(ids: list[int], skip_special_tokens: bool = True) -> list[str]:
+    """Per-token text exactly as vLLM's FastIncrementalDetokenizer yields it."""
+    from tokenizers.decoders import DecodeStream
+
+    backend = _backend()
+    try:
+        ds = DecodeStream(ids=list(prompt_ids()), skip_special_tokens=skip_special_tokens)
+    except TypeError:  # older tokenizers: no native prefill
+        ds = DecodeStream(skip_special_tokens=skip_special_tokens)
+        for pid in prompt_ids():
+            ds.step(backend, pid)
+    return [ds.step(backend, t) or "" for t in ids]
+
+
+@dataclass
+class Chunk:
+    text: str
+    ids: list[int]
+    finished: bool = False
+
+
+def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
+                 skip_special_tokens: bool = True) -> list[Chunk]:
+    """The chunks vLLM would hand the parser for ``text`` (see module doc)."""
+    if mode not in MODES:
+        raise ValueError(mode)
+    rng = random.Random(seed)
+    if mode == "char":
+        chunks = [Chunk(c, encode(c)) for c in text]
+    else:
+        ids = encode(text)
+        texts = token_texts(ids, skip_special_tokens)
+        if "".join(texts) != text:
+            raise HarnessError(
+                "detokenized text differs from the input (input not NFC, or it "
+                f"contains special tokens that are skipped): {text[:200]!r}"
+            )
+        if mode == "whole":
+            groups = [list(range(len(ids)))] if ids else []
+        elif mode == "token":
+            groups = [[i] for i in range(len(ids))]
+        elif mode == "special":
+            groups, cur = [], []
+            for i, t in enumerate(ids):
+                if t in SPLIT_IDS:
+                    if cur:
+                        groups.append(cur)
+                    groups.append([i])
+                    cur = []
+                else:
+                    cur.append(i)
+            if cur:
+                groups.append(cur)
+        else:  # random
+            groups, i = [], 0
+            while i < len(ids):
+                n = rng.randint(1, 8)
+                groups.append(list(range(i, min(i + n, len(ids)))))
+                i += n
+        chunks = [Chunk("".join(texts[i] for i in g), [ids[i] for i in g]) for g in groups]
+    if finish == "stop" and mode == "random" and rng.random() < 0.5:
+        finish = "stop-merged"
+    if finish == "stop" or not chunks:
+        chunks.append(Chunk("", [EOS_ID]))
+    elif finish == "stop-merged":
+        chunks[-1].ids = chunks[-1].ids + [EOS_ID]
+    elif finish != "length":
+        raise ValueError(finish)
+    chunks[-1].finished = True
+    return chunks
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class Call:
+    id: str | None
+    name: str
+    arguments: str
+
+
+@dataclass
+class Step:
+    delta_text: str
+    delta_ids: list[int]
+    finished: bool
+    message: dict | None  # DeltaMessage.model_dump(exclude_none=True), after the wrapper's append
+    appended: str = ""  # what the serving layer appended from get_remaining_unstreamed_args()
+
+
+@dataclass
+class StreamRun:
+    text: str
+    mode: str
+    seed: int
+    finish: str
+    content: str = ""
+    calls: list[Call] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)
+    # per call: the arguments text the client holds after each chunk that changed it
+    arg_prefixes: list[list[str]] = field(default_factory=list)
+    # per call: what the parser itself emitted (without the serving layer's append)
+    parser_emitted: list[str] = field(default_factory=list)
+    state_violations: list[str] = field(default_factory=list)
+    final_prev_tool_call_arr: list[Any] = field(default_factory=list)
+    final_streamed_args_for_tool: list[Any] = field(default_factory=list)
+    logs: list[LogRecord] = field(default_factory=list)
+
+    def label(self) -> str:
+        return f"mode={self.mode} seed={self.seed} finish={self.finish}"
+
+    def describe(self, max_steps: int = 400) -> str:
+        lines = [f"streamed {self.label()}: {len(self.steps)} chunks; input={self.text!r}"]
+        for k, s in enumerate(self.steps[:max_steps]):
+            extra = f" +appended {s.appended!r}" if s.appended else ""
+            lines.append(f"  [{k}] {s.delta_text!r} ids={s.delta_ids}{' FIN' if s.finished else ''}"
+                         f" -> {json.dumps(s.message, ensure_ascii=False) if s.message else None}{extra}")
+        if len(self.steps) > max_steps:
+            lines.append(f"  ... {len(self.steps) - max_steps} more")
+        lines.append(f"  => content={self.content!r} calls={[(c.name, c.arguments) for c in self.calls]}")
+        return "\n".join(lines)
+
+
+@dataclass
+class WholeRun:
+    text: str
+    tools_called: bool
+    content: str | None
+    calls: list[Call]
+    types: list[Any]
+    logs: list[LogRecord] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return (f"non-streaming: tools_called={self.tools_called} content={self.content!r} "
+                f"calls={[(c.name, c.arguments) for c in self.calls]}; input={self.text!r}")
+
+
+def _dump(msg) -> dict | None:
+    if msg is None:
+        return None
+    return msg.model_dump(exclude_none=True)
+
+
+class Reconstructor:
+    """vLLM's StreamingToolReconstructor rules (tests/tool_parsers/utils.py), made
+    as strict as SPEC §2: each DeltaMessage has content or tool calls; no
+    reasoning; at most one tool call per chunk except the finished one; the
+    first delta of an index is the next index and carries id, type "function"
+    and the name; later deltas of it carry neither id, type nor name and only
+    the latest call continues; ids are unique."""
+
+    def __init__(self, run: StreamRun) -> None:
+        self.run = run
+
+    def fail(self, k: int, why: str) -> None:
+        raise ContractViolation(f"chunk {k}: {why}\n{self.run.describe()}")
+
+    def feed(self, k: int, msg: dict | None, finished: bool, appended: str) -> None:
+        run = self.run
+        if msg is None:
+            return
+        tcs = msg.get("tool_calls") or []
+        if msg.get("content") is None and not tcs:
+            self.fail(k, f"DeltaMessage with neither content nor tool_calls: {msg}")
+        if msg.get("reasoning") is not None or msg.get("reasoning_content") is not None:
+            self.fail(k, f"tool parser set reasoning: {msg}")
+        if msg.get("role") is not None:
+            self.fail(k, f"tool parser set role: {msg}")
+        if len(tcs) > 1 and not finished:
+            self.fail(k, f"{len(tcs)} tool calls in one (non-final) chunk")
+        if msg.get("content"):
+            run.content += msg["content"]
+        for j, tc in enumerate(tcs):
+            idx = tc.get("index")
+            fn = tc.get("function") or {}
+            args = fn.get("arguments")
+            if args is not None and not isinstance(args, str):
+                self.fail(k, f"arguments is not a string: {args!r}")
+            if idx == len(run.calls):
+                if not tc.get("id") or not isinstance(tc.get("id"), str):
+                    self.fail(k, f"first delta of call {idx} has no id: {tc}")
+                if tc.get("type") != "function":
+                    self.fail(k, f"first delta of call {idx} has type {tc.get('type')!r}: {tc}")
+                if not isinstance(fn.get("name"), str):
+                    self.fail(k, f"first delta of call {idx} has no name: {tc}")
+                if any(c.id == tc["id"] for c in run.calls):
+                    self.fail(k, f"duplicate tool call id {tc['id']!r}")
+                run.calls.append(Call(tc["id"], fn["name"], args or ""))
+                run.arg_prefixes.append([])
+                run.parser_emitted.append("")
+            elif run.calls and idx == len(run.calls) - 1:
+                if tc.get("id") is not None:
+                    self.fail(k, f"id re-sent for call {idx}: {tc}")
+                if fn.get("name") is not None:
+                    self.fail(k, f"name re-sent for call {idx}: {tc}")
+                if tc.get("type") is not None:
+                    self.fail(k, f"type re-sent for call {idx}: {tc}")
+                run.calls[idx].arguments += args or ""
+            else:
+                self.fail(k, f"tool call index {idx} out of sequence ({len(run.calls)} calls so far): {tc}")
+            own = args or ""
+            if appended and j == len(tcs) - 1:
+                own = own[: len(own) - len(appended)] if own.endswith(appended) else own
+            run.parser_emitted[idx] += own
+        for i, c in enumerate(run.calls):
+            if not run.arg_prefixes[i] or run.arg_prefixes[i][-1] != c.arguments:
+                run.arg_prefixes[i].append(c.arguments)
+
+
+def _check_state(run: StreamRun, parser, k: int, final: bool) -> None:
+    """SPEC §2: prev_tool_call_arr / streamed_args_for_tool exact, one entry per
+    call index from the call header on (checked after every chunk)."""
+    prev = getattr(parser, "prev_tool_call_arr", None)
+    streamed = getattr(parser, "streamed_args_for_tool", None)
+    n = len(run.calls)
+    if not isinstance(prev, list) or not isinstance(streamed, list):
+        run.state_violations.append(f"chunk {k}: prev_tool_call_arr/streamed_args_for_tool not lists")
+        return
+    # An entry may exist before its header is sent (nothing streamed for it yet);
+    # at the end of the stream the lengths must be exactly the number of calls.
+    if len(prev) < n or len(streamed) < n or (final and (len(prev) != n or len(streamed) != n)):
+        run.state_violations.append(
+            f"chunk {k}: {n} calls streamed but len(prev_tool_call_arr)={len(prev)}, "
+            f"len(streamed_args_for_tool)={len(streamed)}")
+        return
+    for i in range(n, len(streamed)):
+        if streamed[i]:
+            run.state_violations.append(
+                f"chunk {k}: streamed_args_for_tool[{i}]={streamed[i]!r} but call {i} was not sent yet")
+    for i in range(n):
+        if streamed[i] != run.parser_emitted[i]:
+            run.state_violations.append(
+                f"chunk {k}: streamed_args_for_tool[{i}]={streamed[i]!r} but the parser streamed "
+                f"{run.parser_emitted[i]!r}")
+        entry = prev[i]
+        if not isinstance(entry, dict) or not isinstance(entry.get("arguments"), dict):
+            run.state_violations.append(
+                f"chunk {k}: prev_tool_call_arr[{i}] arguments is not a dict: {entry!r}")
+        elif entry.get("name") != run.calls[i].name:
+            run.state_violations.append(
+                f"chunk {k}: prev_tool_call_arr[{i}] name {entry.get('name')!r} != streamed name "
+                f"{run.calls[i].name!r}")
+
+
+def stream(text: str, tools: list[dict] | None = None, mode: str = "token", seed: int = 0,
+           finish: str = "stop", request=None) -> StreamRun:
+    """Stream ``text`` (the tool parser's input) through a fresh parser."""
+    request = request if request is not None else make_request(tools)
+    parser = new_parser(request)
+    request = adjusted_request(parser, request)
+    skip = request.skip_special_tokens if request.skip_special_tokens is not None else True
+    chunks = split_chunks(text, mode, seed, finish, skip)
+    run = StreamRun(text, mode, seed, finish)
+    rec = Reconstructor(run)
+    prev_text, prev_ids = "", []
+    with capture_logs() as logs:
+        for k, ch in enumerate(chunks):
+            cur_text, cur_ids = prev_text + ch.text, prev_ids + ch.ids
+            try:
+                msg = parser.extract_tool_calls_streaming(
+                    prev_text, cur_text, ch.text, prev_ids, cur_ids, ch.ids, request)
+            except Exception as e:
+                raise ContractViolation(
+                    f"chunk {k}: extract_tool_calls_streaming raised {type(e).__name__}: {e}\n"
+                    f"{run.describe()}") from e
+            appended = ""
+            if ch.finished and msg is not None and msg.tool_calls and msg.tool_calls[-1].function:
+                last = msg.tool_calls[-1].function
+                appended = parser.get_remaining_unstreamed_args()
+                last.arguments = (last.arguments or "") + appended
+            dumped = _dump(msg)
+            run.steps.append(Step(ch.text, list(ch.ids), ch.finished, dumped, appended))
+            rec.feed(k, dumped, ch.finished, appended)
+            _check_state(run, parser, k, ch.finished)
+            prev_text, prev_ids = cur_text, cur_ids
+        run.final_prev_tool_call_arr = list(getattr(parser, "prev_tool_call_arr", []) or [])
+        run.final_streamed_args_for_tool = list(getattr(parser, "streamed_args_for_tool", []) or [])
+    run.logs = list(logs)
+    return run
+
+
+def parse_whole(text: str, tools: list[dict] | None = None, request=None) -> WholeRun:
+    request = request if request is not None else make_request(tools)
+    parser = new_parser(request)
+    request = adjusted_request(parser, request)
+    with capture_logs() as logs:
+        try:
+            info = parser.extract_tool_calls(text, request)
+        except Exception as e:
+            raise ContractViolation(
+                f"extract_tool_calls raised {type(e).__name__}: {e}\ninput={text!r}") from e
+    calls = [Call(tc.id, tc.function.name, tc.function.arguments) for tc in info.tool_calls]
+    return WholeRun(text, info.tools_called, info.content, calls,
+                    [tc.type for tc in info.tool_calls], list(logs))
+
+
+# ----------------------------------------------------------------------------- real serving path
+
+
+def real_parser_class(tool_parser_name: str = "default", reasoning_parser_name: str | None = None):
+    """The composed ``DelegatingParser`` subclass vLLM's server would use."""
+    from vllm.parser.parser_manager import ParserManager
+
+    parser_class()  # make sure the plugin is imported/registered
+    name = PARSER_NAME if tool_parser_name == "default" else tool_parser_name
+    return ParserManager.get_parser(
+        tool_parser_name=name,
+        reasoning_parser_name=reasoning_parser_name,
+        enable_auto_tools=True,
+        model_name="qwen3-coder",
+        tokenizer=tokenizer(),
+    )
+
+
+def stream_real(text: str, tools: list[dict] | None = None, mode: str = "token", seed: int = 0,
+                finish: str = "stop", request=None, reasoning_parser_name: str | None = None,
+                prompt: str | None = None) -> list[dict | None]:
+    """Run chunks through vLLM's own ``Parser.parse_delta`` (the serving path)."""
+    request = request if request is not None else make_request(tools)
+    pcls = real_parser_class(reasoning_parser_name=reasoning_parser_name)
+    p = pcls(tokenizer(), request.tools)
+    request = p.adjust_request(request)
+    skip = request.skip_special_tokens if request.skip_special_tokens is not None else True
+    chunks = split_chunks(text, mode, seed, finish, skip)
+    pids = encode(prompt) if prompt is not None else list(prompt_ids())
+    out = []
+    for ch in chunks:
+        msg = p.parse_delta(ch.text, list(ch.ids), request, pids, finished=ch.finished)
+        out.append(_dump(msg))
+    return out
+
+
+def parse_real(text: str, tools: list[dict] | None = None, request=None,
+               reasoning_parser_name: str | None = None):
+    """vLLM's non-streaming ``Parser.parse`` -> (reasoning, content, [(name, arguments)])."""
+    request = request if request is not None else make_request(tools)
+    pcls = real_parser_class(reasoning_parser_name=reasoning_parser_name)
+    p = pcls(tokenizer(), request.tools)
+    request = p.adjust_request(request)
+    reasoning, content, calls = p.parse(text, request, enable_auto_tools=True,
+                                        model_output_token_ids=encode(text))
+    return reasoning, content, [(c.name, c.arguments) for c in (calls or [])]
