@@ -52,6 +52,7 @@ import json
 import math
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -426,6 +427,12 @@ def check(wl: Workload, col: Collector) -> list[str]:
 
 
 _gc_count = 0
+_RUSAGE = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)
+
+
+def _switches() -> int:
+    r = resource.getrusage(_RUSAGE)
+    return r.ru_nivcsw + r.ru_nvcsw
 
 
 def _gc_cb(phase, info):
@@ -434,15 +441,24 @@ def _gc_cb(phase, info):
         _gc_count += 1
 
 
-def timed_stream(name: str, tok, wl: Workload) -> dict:
-    """One stream, one parser; returns per-delta times (ns) and the correctness verdict."""
+def timed_stream(name: str, tok, wl: Workload, texts: str = "serving") -> dict:
+    """One stream, one parser; returns per-delta times (ns) and the correctness verdict.
+
+    Per delta it also records (outside the timer) whether a garbage collection ran or the
+    thread was switched out (getrusage context-switch counters read before t0 and after t1):
+    such deltas carry somebody else's time, and the "clean" maximum leaves them out.
+    """
     p, req, engine = make_parser(name, tok, wl)
+    if texts == "delta":
+        engine = True
     col = Collector()
     ids, deltas = wl.ids, wl.deltas
     n = len(ids)
     one = [[i] for i in ids]  # the delta_token_ids lists, built once
     times = array.array("q", bytes(8 * n))
     gc_hit = bytearray(n)
+    switched = bytearray(n)
+    adv = array.array("q", bytes(8 * n))
     call = p.extract_tool_calls_streaming
     prev_text, prev_ids = "", []
     gc.collect()
@@ -451,13 +467,20 @@ def timed_stream(name: str, tok, wl: Workload) -> dict:
         d, dids = deltas[k], one[k]
         if engine:
             pt, ct, pi, ci = "", d, [], dids
-        else:
-            pt, ct, pi, ci = prev_text, prev_text + d, prev_ids, prev_ids + dids
+        else:  # vLLM 0.33 StreamState.advance (timed apart: serving-side cost of the mode)
+            a0 = pc()
+            ct = prev_text + d
+            ci = prev_ids + dids
+            adv[k] = pc() - a0
+            pt, pi = prev_text, prev_ids
         g0 = _gc_count
+        s0 = _switches()
         t0 = pc()
         dm = call(pt, ct, d, pi, ci, dids, req)
         t1 = pc()
         times[k] = t1 - t0
+        if _switches() != s0:
+            switched[k] = 1
         if _gc_count != g0:
             gc_hit[k] = 1
         if k < n - 1:
@@ -469,7 +492,8 @@ def timed_stream(name: str, tok, wl: Workload) -> dict:
     fin = pc() - t0
     col.add(dm)
     errs = check(wl, col)
-    return {"times": times, "gc_hit": gc_hit, "finalize_ns": fin, "errors": errs,
+    return {"times": times, "gc_hit": gc_hit, "switched": switched, "advance": adv,
+            "finalize_ns": fin, "errors": errs,
             "engine": engine, "cls": type(p).__name__}
 
 
@@ -511,7 +535,7 @@ class _NullParser:
 
 
 def memory_pass(name: str | None, tok, wl: Workload, harness: array.array | None,
-                engine_hint: bool = False):
+                engine_hint: bool = False, force_engine: bool = False):
     """Peak bytes attributable to the parser during one stream.
 
     tracemalloc's peak is reset right before every call. The harness-only pass (name=None)
@@ -529,6 +553,7 @@ def memory_pass(name: str | None, tok, wl: Workload, harness: array.array | None
         p, req, engine = _NullParser(), None, engine_hint
     else:
         p, req, engine = make_parser(name, tok, wl)
+        engine = engine or force_engine
     call = p.extract_tool_calls_streaming
     prev_text, prev_ids = "", []
     dm = None
@@ -570,9 +595,14 @@ def stats(run: dict) -> dict:
     n = len(t)
     q = max(1, n // 10)
     no_gc = [x for x, g in zip(t, run["gc_hit"]) if not g] or list(t)
+    clean = [x for x, g, w in zip(t, run["gc_hit"], run["switched"]) if not g and not w] or list(t)
     kmax = max(range(n), key=t.__getitem__)
     return {"n": n, "mean": statistics.fmean(t) / 1e3, "p50": _pct(s, 0.5) / 1e3,
             "p99": _pct(s, 0.99) / 1e3, "max": s[-1] / 1e3, "max_no_gc": max(no_gc) / 1e3,
+            "max_clean": max(clean) / 1e3, "mean_clean": statistics.fmean(clean) / 1e3,
+            "switched_deltas": sum(run["switched"]),
+            "advance_mean": statistics.fmean(run["advance"]) / 1e3,
+            "advance_last10": statistics.fmean(run["advance"][-q:]) / 1e3,
             "first10": statistics.fmean(t[:q]) / 1e3, "last10": statistics.fmean(t[-q:]) / 1e3,
             "finalize_us": run["finalize_ns"] / 1e3,
             "total_ms": (sum(t) + run["finalize_ns"]) / 1e6, "gc_deltas": sum(run["gc_hit"]),
@@ -617,14 +647,15 @@ def machine_info() -> dict:
                                   text=True, timeout=10).stdout.strip()
         except Exception:  # noqa: BLE001
             return ""
-    plugin_sha = (hashlib.sha256(PLUGIN_PATH.read_bytes()).hexdigest()[:12]
-                  if PLUGIN_PATH.exists() else None)
+    pkg = hashlib.sha256()
+    for f in sorted((REPO / "qwen_xml_toolparser").glob("*.py")):
+        pkg.update(f.name.encode() + b"\0" + f.read_bytes())
     return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "versions": vers,
             "git_head": git("rev-parse", "--short", "HEAD"),
             "git_dirty_package": bool(git("status", "--porcelain", "--", "qwen_xml_toolparser")),
-            "plugin_sha256_12": plugin_sha}
+            "package_sha256_12": pkg.hexdigest()[:12]}
 
 
 def fmt(x, nd=1):
@@ -643,26 +674,48 @@ def report(res: dict, which: str = "best") -> str:
     lines = [f"Floor (DeltaMessage + DeltaToolCall + DeltaFunctionCall for one fragment): "
              f"{floor:.2f} µs ({which} of {len(res['floor']['runs'])} measurements); "
              f"timer overhead {res['timer_overhead_ns']:.0f} ns per read pair", ""]
-    hdr = ("| workload | tokens | parser | mean µs | p50 | p99 | max | total ms | mean/floor "
-           "| mean ratio | p50 ratio | p99 ratio | max ratio | total ratio | finalize µs "
-           "| peak KiB | ok |")
-    lines += [hdr, "|" + "|".join(["---"] * 17) + "|"]
+    hdr = ("| workload | tokens | parser | mean µs | p50 | p99 | max | max clean | total ms "
+           "| finalize µs | mean/floor | peak KiB | ok |")
+    lines += [hdr, "|" + "|".join(["---"] * 13) + "|"]
     for wl in res["workloads"]:
         w = res["results"][wl["name"]]
-        ref = w.get(INTREE, {}).get(which)
         for pn in parsers:
-            if pn not in w:
-                continue
             a = w[pn][which]
-            ratios = [(a[k] / ref[k]) if ref and pn != INTREE and ref[k] else None for k in KEYS]
             mem = w[pn].get("memory", {}).get("peak_kib")
             ok = "✓" if not w[pn]["errors"] else "✗"
             lines.append(
                 f"| {wl['name']} | {wl['tokens']} | {pn} | {fmt(a['mean'], 2)} | {fmt(a['p50'], 2)} "
-                f"| {fmt(a['p99'])} | {fmt(a['max'])} | {fmt(a['total_ms'], 2)} "
-                f"| {a['mean'] / floor:.2f}× | "
-                + " | ".join("–" if r is None else f"{r:.2f}" for r in ratios)
-                + f" | {fmt(a['finalize_us'])} | {fmt(mem)} | {ok} |")
+                f"| {fmt(a['p99'])} | {fmt(a['max'])} | {fmt(a['max_clean'])} "
+                f"| {fmt(a['total_ms'], 2)} | {fmt(a['finalize_us'])} | {a['mean'] / floor:.2f}× "
+                f"| {fmt(mem)} | {ok} |")
+    others = [pn for pn in parsers if pn != INTREE]
+    if INTREE in parsers and others:
+        lines += ["", f"Ratios to {INTREE} (parser / {INTREE}; below 1 is faster or smaller):", ""]
+        hdr = "| workload | parser | mean | p50 | p99 | max | max clean | total | peak memory |"
+        lines += [hdr, "|" + "|".join(["---"] * 9) + "|"]
+        for wl in res["workloads"]:
+            w = res["results"][wl["name"]]
+            ref = w[INTREE][which]
+            rmem = w[INTREE].get("memory", {}).get("peak_kib")
+            for pn in others:
+                a = w[pn][which]
+                mem = w[pn].get("memory", {}).get("peak_kib")
+                cells = [a[k] / ref[k] if ref[k] else None
+                         for k in ("mean", "p50", "p99", "max", "max_clean", "total_ms")]
+                cells.append(mem / rmem if mem is not None and rmem else None)
+                lines.append(f"| {wl['name']} | {pn} | "
+                             + " | ".join("–" if c is None else f"{c:.3f}" if c < 0.1 else f"{c:.2f}"
+                                          for c in cells) + " |")
+    legacy = [pn for pn in parsers if not res["parser_meta"][pn]["engine_based_mode"]]
+    if legacy:
+        lines += ["", "Serving-side cost of accumulated texts (vLLM 0.33 StreamState.advance: "
+                  "`previous_text + delta_text`, `previous_token_ids + delta_token_ids`), paid by "
+                  "the API server for legacy parsers only, outside the parser timer:", "",
+                  "| workload | µs per delta, mean | µs per delta, last 10 % |", "|---|---|---|"]
+        for wl in res["workloads"]:
+            a = res["results"][wl["name"]][legacy[0]][which]
+            lines.append(f"| {wl['name']} | {fmt(a['advance_mean'], 2)} "
+                         f"| {fmt(a['advance_last10'], 2)} |")
     return "\n".join(lines)
 
 
@@ -743,6 +796,10 @@ def main(argv=None) -> int:
                     help="PNG of per-delta latency on the 32k case (default in full mode: "
                          "benchmarks/latency_32k.png; needs matplotlib)")
     ap.add_argument("--floor-calls", type=int, default=None)
+    ap.add_argument("--texts", choices=["serving", "delta"], default="serving",
+                    help="serving (default): the texts vLLM 0.33 passes each parser; delta: "
+                         "per-delta texts for every parser (diagnostic: removes the harness's "
+                         "O(n) string and list copies from around legacy parsers)")
     args = ap.parse_args(argv)
 
     sizes = ([int(x) for x in args.sizes.split(",")] if args.sizes
@@ -792,7 +849,7 @@ def main(argv=None) -> int:
     # warm-up (imports, regex compiles, pydantic validators), untimed
     for pn in parsers:
         for wl in wls[-3:]:
-            timed_stream(pn, tok, wl)
+            timed_stream(pn, tok, wl, args.texts)
     floor_run(frags, 2000)
 
     gc.collect()
@@ -809,7 +866,7 @@ def main(argv=None) -> int:
         for wl in wls:
             floor_means.append(statistics.fmean(floor_run(frags, floor_calls // len(wls))) / 1e3)
             for pn in order:
-                r = timed_stream(pn, tok, wl)
+                r = timed_stream(pn, tok, wl, args.texts)
                 runs[wl.name][pn].append(r)
                 meta[pn] = {"class": r["cls"], "engine_based_mode": r["engine"]}
                 for e in r["errors"]:
@@ -821,6 +878,7 @@ def main(argv=None) -> int:
     gc.unfreeze()
 
     res = {"machine": info, "load_start": load0, "repeats": repeats, "sizes": sizes,
+           "texts": args.texts,
            "parsers": parsers, "parser_meta": meta, "vllm_delta_module": V.delta_module,
            "timer_overhead_ns": timer_overhead(),
            "floor": {"best": min(floor_means), "median": statistics.median(floor_means),
@@ -843,9 +901,11 @@ def main(argv=None) -> int:
             harness = {}
             for pn in parsers:
                 _, _, engine = make_parser(pn, tok, wl)
+                engine = engine or args.texts == "delta"
                 if engine not in harness:
                     harness[engine] = memory_pass(None, tok, wl, None, engine_hint=engine)
-                res["results"][wl.name][pn]["memory"] = memory_pass(pn, tok, wl, harness[engine])
+                res["results"][wl.name][pn]["memory"] = memory_pass(pn, tok, wl, harness[engine],
+                                                                    force_engine=engine)
         tracemalloc.stop()
 
     res["load_end"] = os.getloadavg()
@@ -860,9 +920,12 @@ def main(argv=None) -> int:
     print()
     print(f"vLLM {V.version} | {info['cpu']} ({info['cores']} cores) | Python {info['python']} | "
           f"{info['date']} | load {load0[0]:.2f} at start, {res['load_end'][0]:.2f} at end | "
-          f"git {info['git_head']}{' (package dirty)' if info['git_dirty_package'] else ''}")
+          f"git {info['git_head']}{' (package dirty)' if info['git_dirty_package'] else ''} "
+          f"package {info['package_sha256_12']}")
     for pn, m in meta.items():
-        print(f"  {pn}: {m['class']}, {'per-delta (engine)' if m['engine_based_mode'] else 'accumulated'} texts")
+        mode = "per-delta (engine-based)" if m["engine_based_mode"] else "accumulated (legacy)"
+        print(f"  {pn}: {m['class']}, {mode} texts"
+              + (" [--texts delta]" if args.texts == "delta" else ""))
     print()
     print(f"Best of {repeats} runs per figure (ratios: parser / {INTREE}):")
     print(report(res, "best"))
