@@ -1,0 +1,152 @@
+"""The vLLM adapter's own promises (qwen_xml_toolparser/_vllm_adapter.py), through vLLM's registry."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("vllm")
+
+from qwen_xml_toolparser import _compat as vc  # noqa: E402
+
+PLUGIN = Path(__file__).resolve().parents[1] / "qwen_xml_toolparser" / "plugin.py"
+EOS = 151645
+TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+    "n": {"type": "integer"}, "s": {"type": "string"}}}}}]
+CALL = "<tool_call>\n<function=f>\n<parameter=n>\n7\n</parameter>\n<parameter=s>\nhi\n</parameter>\n</function>\n</tool_call>"
+
+
+@pytest.fixture(scope="module")
+def parser_cls():
+    vc.ToolParserManager.import_tool_parser(str(PLUGIN))
+    return vc.ToolParserManager.get_tool_parser("qwen_xml_safe")
+
+
+def steps(parser, pieces, request, final_token=EOS):
+    """Drive the parser as vLLM's serving loop does, yielding each DeltaMessage as it comes."""
+    previous, ids = "", []
+    for delta, token in [(p, k) for k, p in enumerate(pieces)] + [("", final_token)]:
+        ids.append(token)
+        message = parser.extract_tool_calls_streaming(previous, previous + delta, delta, ids[:-1], list(ids), [token], request)
+        previous += delta
+        if message is not None:
+            yield message
+
+
+def feed(parser, pieces, request, final_token=EOS):
+    return list(steps(parser, pieces, request, final_token))
+
+
+def test_registered_eagerly_and_parses_xml_for_required_and_named(parser_cls):
+    assert "qwen_xml_safe" in vc.ToolParserManager.tool_parsers  # eager, not a lazy entry
+    assert parser_cls.supports_required_and_named is False
+
+
+def test_constructor_without_tools(parser_cls):
+    parser = parser_cls(None)
+    info = parser.extract_tool_calls(CALL, vc.chat_request(None))
+    assert json.loads(info.tool_calls[0].function.arguments) == {"n": "7", "s": "hi"}  # no schema: strings
+
+
+def test_request_tools_win_over_constructor_tools(parser_cls):
+    other = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
+        "n": {"type": "string"}}}}}]
+    parser = parser_cls(None, vc.chat_request(other).tools)
+    info = parser.extract_tool_calls(CALL, vc.chat_request(TOOLS))
+    assert json.loads(info.tool_calls[0].function.arguments) == {"n": 7, "s": "hi"}
+    info = parser_cls(None, vc.chat_request(other).tools).extract_tool_calls(CALL, vc.chat_request(None))
+    assert json.loads(info.tool_calls[0].function.arguments) == {"n": "7", "s": "hi"}
+
+
+def test_serving_layer_bookkeeping_is_exact(parser_cls):
+    request = vc.chat_request(TOOLS, stop_token_ids=[EOS])
+    parser = parser_cls(None, request.tools)
+    text = CALL + "\n" + CALL.replace("hi", 'a "quoted" \\ value')
+    pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
+    sent: dict[int, str] = {}
+    for message in steps(parser, pieces, request):
+        assert len(message.tool_calls) <= 1
+        for call in message.tool_calls:
+            sent[call.index] = sent.get(call.index, "") + (call.function.arguments or "")
+            assert len(parser.streamed_args_for_tool) == len(parser.prev_tool_call_arr) == call.index + 1
+            assert parser.streamed_args_for_tool[call.index] == sent[call.index]
+    assert list(parser.streamed_args_for_tool) == [sent[0], sent[1]]
+    for record, text in zip(parser.prev_tool_call_arr, parser.streamed_args_for_tool):
+        assert isinstance(record["arguments"], dict) and record.get("arguments") == json.loads(text)
+        assert json.dumps(record["arguments"], ensure_ascii=False) == text
+    assert parser.get_remaining_unstreamed_args() == ""
+
+
+def test_remainder_closes_a_call_cut_off_without_a_known_end(parser_cls):
+    """If the end of the stream is not recognised, vLLM's remainder still closes the JSON."""
+    request = vc.chat_request(TOOLS)  # no stop ids, no max_tokens: the last step looks ordinary
+    parser = parser_cls(None, request.tools)
+    feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nunfinished value"], request, final_token=5)
+    streamed = parser.streamed_args_for_tool[0]
+    assert json.loads(streamed + parser.get_remaining_unstreamed_args()) == {"s": "unfinished value"}
+
+
+def test_max_tokens_ends_the_stream(parser_cls):
+    request = vc.chat_request(TOOLS, max_tokens=3)
+    parser = parser_cls(None, request.tools)
+    messages = feed(parser, ["<tool_call>\n<function=f>\n", "<parameter=n>\n4"], request, final_token=9)
+    args = "".join(c.function.arguments or "" for m in messages for c in m.tool_calls)
+    assert json.loads(args) == {"n": 4}
+
+
+def test_internal_error_falls_back_to_content_once(parser_cls, monkeypatch, caplog):
+    request = vc.chat_request(TOOLS, stop_token_ids=[EOS])
+    parser = parser_cls(None, request.tools)
+    messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nab"], request, final_token=3)
+    core = parser._core
+
+    def broken(text):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(core, "feed", broken)
+    caplog.set_level(logging.ERROR)
+    messages += feed(parser, ["cd", "ef"], request)
+    args = "".join(c.function.arguments or "" for m in messages for c in m.tool_calls)
+    assert json.loads(args) == {"s": "ab"}  # the open call was closed
+    assert "".join(m.content or "" for m in messages) == "cdef"  # the rest passed through
+    errors = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert len(errors) == 1 and "character 41" in errors[0].getMessage()
+
+
+def test_non_streaming_internal_error_returns_content(parser_cls, monkeypatch):
+    from qwen_xml_toolparser import _vllm_adapter
+
+    monkeypatch.setattr(_vllm_adapter, "parse", lambda *a, **k: 1 / 0)
+    info = parser_cls(None).extract_tool_calls(CALL, vc.chat_request(TOOLS))
+    assert info.tools_called is False and info.content == CALL
+
+
+def test_plugin_file_and_package_module_share_one_class(parser_cls):
+    import qwen_xml_toolparser.plugin as by_package
+
+    assert parser_cls is by_package.QwenXmlSafeToolParser
+
+
+def test_general_plugin_entry_point_registers_in_the_api_server_process():
+    """vLLM 0.33 loads `vllm.general_plugins` while building the CLI (AsyncEngineArgs.add_cli_args),
+    in the API-server process, before it validates --tool-call-parser."""
+    code = (
+        "from vllm.engine.arg_utils import AsyncEngineArgs\n"
+        "from vllm.tool_parsers import ToolParserManager\n"
+        "import argparse\n"
+        "assert 'qwen_xml_safe' not in ToolParserManager.list_registered()\n"
+        "try:\n"
+        "    from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
+        "except ImportError:\n"
+        "    from vllm.utils import FlexibleArgumentParser\n"
+        "AsyncEngineArgs.add_cli_args(FlexibleArgumentParser())\n"
+        "print('qwen_xml_safe' in ToolParserManager.list_registered())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "True"
