@@ -760,10 +760,19 @@ def plot(res: dict, series: dict, path: str) -> bool:
     name, data = series["name"], series["data"]
     fig, ax = plt.subplots(figsize=(11, 5.5), dpi=110)
     colors = {OURS: "tab:blue", INTREE: "tab:red"}
-    for pn, t in data.items():
-        ax.plot(range(len(t)), [x / 1e3 for x in t], ".", ms=1.6, alpha=0.6,
-                color=colors.get(pn), label=f"{pn} (mean {statistics.fmean(t) / 1e3:.1f} µs, "
-                                            f"max {max(t) / 1e3:,.0f} µs)")
+    for pn, run in data.items():
+        t = run["times"]
+        bad = [bool(g or w) for g, w in zip(run["gc_hit"], run["switched"])]
+        xs = [k for k in range(len(t)) if not bad[k]]
+        ax.plot(xs, [t[k] / 1e3 for k in xs], ".", ms=1.6, alpha=0.6, color=colors.get(pn),
+                label=f"{pn} (mean {statistics.fmean(t) / 1e3:.1f} µs, max {max(t) / 1e3:,.0f} µs)")
+        xb = [k for k in range(len(t)) if bad[k]]
+        if xb:
+            ax.plot(xb, [t[k] / 1e3 for k in xb], "x", ms=3, alpha=0.5, color=colors.get(pn),
+                    label=f"{pn}: delta with a context switch or GC ({len(xb)})")
+        kmax = max(range(len(t)), key=t.__getitem__)
+        ax.annotate(f"{t[kmax] / 1e3:,.0f} µs", (kmax, t[kmax] / 1e3), fontsize=8,
+                    color=colors.get(pn), xytext=(-40, 4), textcoords="offset points")
     ax.axhline(res["floor"]["best"], color="gray", ls="--", lw=1,
                label=f"floor: one argument delta object ({res['floor']['best']:.1f} µs)")
     ax.set_yscale("log")
@@ -771,8 +780,8 @@ def plot(res: dict, series: dict, path: str) -> bool:
     ax.set_ylabel("µs per extract_tool_calls_streaming call (log)")
     m = res["machine"]
     ax.set_title(f"{name}: per-delta latency, vLLM {m['versions']['vllm']}, "
-                 f"{m['date'][:10]}, best run of {res['repeats']}")
-    ax.legend(loc="upper left", markerscale=6, fontsize=9)
+                 f"{m['date'][:10]}, run with the lowest mean of {res['repeats']}")
+    ax.legend(loc="upper left", markerscale=4, fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
     fig.tight_layout()
     fig.savefig(path)
@@ -913,7 +922,7 @@ def main(argv=None) -> int:
 
     # the plot: best run (lowest mean) per parser on the 32k case
     if plot_path and plot_wl is not None:
-        best = {pn: min(runs[plot_wl.name][pn], key=lambda r: statistics.fmean(r["times"]))["times"]
+        best = {pn: min(runs[plot_wl.name][pn], key=lambda r: statistics.fmean(r["times"]))
                 for pn in parsers}
         res["plot"] = plot_path if plot(res, {"name": plot_wl.name, "data": best}, plot_path) else None
 
