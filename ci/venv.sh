@@ -20,11 +20,17 @@ if [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"
   mkdir -p "$cache/venvs"
   python3 -m venv "$venv"
-  pip=("$venv/bin/pip" install -q --disable-pip-version-check)
-  "${pip[@]}" torch==2.13.0 >&2                       # the CPU wheel from pip's find-links
-  "${pip[@]}" --no-deps "vllm==$version" $extra_no_deps >&2
-  "${pip[@]}" -c <(echo torch==2.13.0) -r "$reqs" -r "$here/test.txt" >&2 2> >(grep -v "^WARNING: Location" >&2)
+  log="$venv/install.log"
+  pip() {  # quiet unless it fails; pip's resolver complains about the deps we leave out on purpose
+    "$venv/bin/pip" install --disable-pip-version-check "$@" >>"$log" 2>&1 \
+      || { tail -n 40 "$log" >&2; echo "ci/venv.sh: pip install $* failed" >&2; exit 1; }
+  }
+  pip torch==2.13.0                                   # the CPU wheel from pip's find-links
+  pip --no-deps "vllm==$version" $extra_no_deps       # no CUDA torch, no triton
+  pip -c <(echo torch==2.13.0) -r "$reqs" -r "$here/test.txt"
   touch "$venv/.complete"
+  echo "ci/venv.sh: built in $SECONDS s" >&2
 fi
-"$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$repo" >&2 2> >(grep -v "^WARNING: Location" >&2)
+"$venv/bin/pip" install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$repo" \
+  >"$venv/editable.log" 2>&1 || { cat "$venv/editable.log" >&2; exit 1; }
 echo "$venv"

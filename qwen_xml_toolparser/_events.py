@@ -24,7 +24,11 @@ class ContentDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallStart:
-    """A tool call begins. ``offset`` is where its markup starts in the input."""
+    """A tool call begins.
+
+    ``offset`` is where the call's text starts in the input: its markup, or the
+    whitespace before it that was dropped as template markup.
+    """
 
     index: int
     id: str

@@ -340,7 +340,7 @@ class StreamParser:
                     break
             else:
                 return self._literal(marker)
-            self._block_offset = self._offset
+            self._block_offset = self._offset - len(self._ws_held)
             if follow == sc.CALL_END:  # an empty <tool_call></tool_call>
                 self._consume(k + len(follow))
                 self._ws_held = ""
@@ -366,7 +366,7 @@ class StreamParser:
             if follows is sc.NEED_MORE:
                 return False
             if follows:
-                self._block_offset = self._offset
+                self._block_offset = self._offset - len(self._ws_held)
                 self._block_head = marker
                 self._consume(len(marker))
                 self._state = self._on_call_header
@@ -405,7 +405,7 @@ class StreamParser:
             return False
         for marker in _BODY_MARKERS:
             if marker == "</function":  # also drifted closers such as </function_invocation>
-                end = sc.closing_tag_end(buf, 0, marker, final)
+                end = sc.closing_tag_end(buf, 0, marker, final, partial_at_end=False)
                 if end is sc.NEED_MORE:
                     return False
                 if end is None:

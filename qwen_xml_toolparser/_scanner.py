@@ -122,12 +122,20 @@ def followed_by(
     return False
 
 
-def closing_tag_end(buf: str, pos: int, stem: str, final: bool) -> int | _NeedMore | None:
-    """End of a closing tag ``stem>`` at ``pos``, tolerating drift (``stem1>``, ``stem\\n``)."""
+def closing_tag_end(
+    buf: str, pos: int, stem: str, final: bool, partial_at_end: bool = True
+) -> int | _NeedMore | None:
+    """End of a closing tag ``stem>`` at ``pos``, tolerating drift (``stem1>``, ``stem\\n``).
+
+    With ``final``, a beginning of the tag cut off by the end of the output
+    counts as the tag when ``partial_at_end`` (it ends a value), else not.
+    """
     n = len(buf)
     if not buf.startswith(stem, pos):
         if n - pos < len(stem) and stem.startswith(buf[pos:]):
-            return n if final else NEED_MORE
+            if not final:
+                return NEED_MORE
+            return n if partial_at_end else None
         return None
     k = pos + len(stem)
     limit = min(n, k + MAX_DRIFT)
