@@ -848,6 +848,10 @@ def main(argv=None) -> int:
     wls = make_workloads(sizes)
     tokenize(wls, tok)
     info = machine_info()
+    if load0[0] > 0.5 * (os.cpu_count() or 1) and not args.quick:
+        print(f"WARNING: load average {load0[0]:.2f} on {os.cpu_count()} cores: other work is "
+              "running, timings will be noisy (best-of and the clean max help, but rerun "
+              "when the machine is quiet)", file=sys.stderr)
     print(f"vLLM {V.version} (delta types from {V.delta_module}); parsers {parsers}; "
           f"sizes {sizes}; repeats {repeats}; load {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}",
           flush=True)
