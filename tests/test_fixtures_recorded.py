@@ -158,8 +158,10 @@ def test_recorded_case(driver, i, suffix, tools, plan):
     allow_markup = _case_key(case) in MARKUP_IS_CONTENT
     if plan is None:
         problems = []
-        from tests.support.invariants import whole_problems, markup_in
+        from tests.support.invariants import markup_in, truncation_problems, whole_problems
         problems += whole_problems(whole)
+        if is_truncated(text):
+            problems += truncation_problems(whole)
         if expected is not None:
             problems += _compare("non-streaming", whole.calls, whole.content, case, expected)
         elif not allow_markup and not is_truncated(text) and markup_in(whole.content):

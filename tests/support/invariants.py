@@ -22,8 +22,13 @@ Checked for every run:
   same content (``None`` and ``""`` are the same; the whitespace policy of
   docs/behaviour.md applies to both, so they must be equal exactly). Exception
   (SPEC §4): truncated output, where streaming may have one more (closed) call
-  and the non-streaming content holds that call's raw text instead;
+  and the non-streaming content holds that call's raw text instead. Not checked
+  for ``finish="length-unknown"`` runs (the parser is never told the output
+  ended; the other invariants still hold);
 * no call markup in content (unless the case says it is legitimate there);
+* non-streaming without any call returns the output verbatim as content (no
+  whitespace dropped: it is dropped only next to a call), and for a truncated
+  output the raw text of the unfinished call is content (SPEC §4);
 * no internal error logged by the parser (an exception swallowed by the
   adapter's safety net is still a bug).
 """
@@ -190,8 +195,29 @@ def stream_problems(run, *, prefixes: bool = True, state: bool = True) -> list[s
     return problems
 
 
+def truncation_problems(whole) -> list[str]:
+    """SPEC §4 / docs/behaviour.md, non-streaming side of a truncated output:
+    no partial call; the raw text of the truncated call is content."""
+    text = whole.text
+    last = None
+    for m in _OPENER.finditer(text):
+        last = m
+    if last is None or _CLOSER.search(text, last.end()) is not None:
+        return []
+    raw = text[last.start():].rstrip()
+    if raw not in (whole.content or ""):
+        return [f"non-streaming, truncated output: the raw text of the unfinished call {raw!r} "
+                f"is not in the content {whole.content!r} (calls: {[(c.name, c.arguments) for c in whole.calls]})"]
+    return []
+
+
 def whole_problems(whole) -> list[str]:
     problems: list[str] = []
+    text = whole.text
+    if (not whole.calls and text.strip() and "<think>" not in text and "</think>" not in text
+            and (whole.content or "") != text):
+        problems.append(f"non-streaming: no call, so the content must be the output verbatim "
+                        f"(docs/behaviour.md): got {whole.content!r}")
     if whole.tools_called != bool(whole.calls):
         problems.append(f"non-streaming: tools_called={whole.tools_called} with {len(whole.calls)} calls")
     ids = [c.id for c in whole.calls]
@@ -228,7 +254,12 @@ def run_problems(run, whole, *, allow_markup: bool = False, truncated: bool | No
     if truncated is None:
         truncated = is_truncated(run.text)
     problems = stream_problems(run) + whole_problems(whole)
-    if agreement:
+    if truncated:
+        problems += truncation_problems(whole)
+    if agreement and run.finish != "length-unknown":
+        # With "length-unknown" the parser is never told that the output ended,
+        # so text it holds back (a possible marker, a pending call) cannot come
+        # out: only the invariants that hold for any prefix are checked.
         problems += agreement_problems(run, whole, truncated)
     if not allow_markup:
         if markup_in(run.content):

@@ -35,11 +35,13 @@ def whole(text: str, tools):
 def split_plans(truncated: bool = False, seed_base: int = 0) -> list[tuple[str, int, str]]:
     """(mode, seed, finish) for every split mode; random mode with 3 seeds in CI
     (20 with QXT_THOROUGH=1). Truncated outputs also run with finish="length"
-    (max_tokens: no EOS), the realistic way a stream ends inside a call."""
+    (max_tokens: no EOS) and finish="length-unknown" (no EOS and no max_tokens
+    in the request: the context window ran out)."""
     n_random = 20 if THOROUGH else 3
     plans = [("whole", 0, "stop"), ("special", 0, "stop"), ("token", 0, "stop"), ("char", 0, "stop")]
     plans += [("random", seed_base * 1000 + s, "stop") for s in range(n_random)]
     if truncated:
-        plans += [("whole", 0, "length"), ("token", 0, "length"), ("char", 0, "length")]
-        plans += [("random", seed_base * 1000 + s, "length") for s in range(n_random)]
+        for finish in ("length", "length-unknown"):
+            plans += [("whole", 0, finish), ("token", 0, finish), ("char", 0, finish)]
+            plans += [("random", seed_base * 1000 + s, finish) for s in range(n_random)]
     return plans

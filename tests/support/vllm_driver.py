@@ -33,9 +33,12 @@ What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
     ``delta_token_ids=[151645]``, ``finished=True``.
   - ``"stop-merged"``: the same EOS id, but in the same chunk as the last text
     tokens (several tokens per chunk: speculative decoding, stream_interval).
-  - ``"length"``: max_tokens reached: no EOS; the last text chunk is the
-    finished one. The parser gets no end-of-output signal other than the
-    serving layer's ``get_remaining_unstreamed_args()`` append.
+  - ``"length"``: ``max_tokens`` reached: no EOS; the last text chunk is the
+    finished one, and the request has ``max_tokens`` = the number of generated
+    token ids (so a parser can tell from ``current_token_ids``).
+  - ``"length-unknown"``: the same without ``max_tokens`` in the request (the
+    context window ran out): the parser gets no end-of-output signal other
+    than the serving layer's ``get_remaining_unstreamed_args()`` append.
 
 Split modes (``mode``):
 
@@ -75,7 +78,7 @@ PARSER_NAME = os.environ.get("QXT_TOOL_PARSER", PLUGIN_PARSER_NAME)
 EOS_ID = 151645  # <|im_end|>
 SPLIT_IDS = frozenset({151657, 151658, 151667, 151668})  # <tool_call> </tool_call> <think> </think>
 MODES = ("whole", "special", "token", "random", "char")
-FINISHES = ("stop", "stop-merged", "length")
+FINISHES = ("stop", "stop-merged", "length", "length-unknown")
 PROMPT = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 
 
@@ -301,7 +304,7 @@ def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
         chunks.append(Chunk("", [EOS_ID]))
     elif finish == "stop-merged":
         chunks[-1].ids = chunks[-1].ids + [EOS_ID]
-    elif finish != "length":
+    elif finish not in ("length", "length-unknown"):
         raise ValueError(finish)
     chunks[-1].finished = True
     return chunks
@@ -488,6 +491,8 @@ def stream(text: str, tools: list[dict] | None = None, mode: str = "token", seed
     request = adjusted_request(parser, request)
     skip = request.skip_special_tokens if request.skip_special_tokens is not None else True
     chunks = split_chunks(text, mode, seed, finish, skip)
+    if finish == "length":
+        request.max_tokens = sum(len(ch.ids) for ch in chunks)
     run = StreamRun(text, mode, seed, finish)
     rec = Reconstructor(run)
     prev_text, prev_ids = "", []
@@ -560,6 +565,8 @@ def stream_real(text: str, tools: list[dict] | None = None, mode: str = "token",
     request = p.adjust_request(request)
     skip = request.skip_special_tokens if request.skip_special_tokens is not None else True
     chunks = split_chunks(text, mode, seed, finish, skip)
+    if finish == "length":
+        request.max_tokens = sum(len(ch.ids) for ch in chunks)
     pids = encode(prompt) if prompt is not None else list(prompt_ids())
     out = []
     for ch in chunks:
