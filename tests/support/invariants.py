@@ -120,7 +120,9 @@ def prefix_inconsistency(partial: Any, final: Any, open_: bool = True, path: str
 
 # ----------------------------------------------------------------------------- helpers
 
-_OPENER = re.compile(r"<function=|<tool_call>\s*(?:<function=|\{)")
+# A call opener (docs/behaviour.md): <tool_call> followed by <function= or a JSON
+# object, or a bare <function=NAME> followed by <parameter= or </function>.
+_OPENER = re.compile(r"<tool_call>\s*(?:<function=|\{)|<function=[^>\n]*>\s*(?:<parameter=|</function>)")
 _CLOSER = re.compile(r"</function>|</tool_call>")
 
 

@@ -260,12 +260,17 @@ class Chunk:
 
 
 def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
-                 skip_special_tokens: bool = True) -> list[Chunk]:
-    """The chunks vLLM would hand the parser for ``text`` (see module doc)."""
-    if mode not in MODES:
+                 skip_special_tokens: bool = True, pieces: list[str] | None = None) -> list[Chunk]:
+    """The chunks vLLM would hand the parser for ``text`` (see module doc).
+    ``mode="pieces"``: the given text pieces, each with the ids of its own
+    encoding (like "char": for cutting at arbitrary character positions)."""
+    if mode not in MODES + ("pieces",):
         raise ValueError(mode)
     rng = random.Random(seed)
-    if mode == "char":
+    if mode == "pieces":
+        assert pieces is not None and "".join(pieces) == text
+        chunks = [Chunk(p, encode(p)) for p in pieces]
+    elif mode == "char":
         chunks = [Chunk(c, encode(c)) for c in text]
     else:
         ids = encode(text)
@@ -484,13 +489,13 @@ def _check_state(run: StreamRun, parser, k: int, final: bool) -> None:
 
 
 def stream(text: str, tools: list[dict] | None = None, mode: str = "token", seed: int = 0,
-           finish: str = "stop", request=None) -> StreamRun:
+           finish: str = "stop", request=None, pieces: list[str] | None = None) -> StreamRun:
     """Stream ``text`` (the tool parser's input) through a fresh parser."""
     request = request if request is not None else make_request(tools)
     parser = new_parser(request)
     request = adjusted_request(parser, request)
     skip = request.skip_special_tokens if request.skip_special_tokens is not None else True
-    chunks = split_chunks(text, mode, seed, finish, skip)
+    chunks = split_chunks(text, mode, seed, finish, skip, pieces)
     if finish == "length":
         request.max_tokens = sum(len(ch.ids) for ch in chunks)
     run = StreamRun(text, mode, seed, finish)
