@@ -144,7 +144,12 @@ def test_general_plugin_entry_point_registers_in_the_api_server_process():
         "    from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
         "except ImportError:\n"
         "    from vllm.utils import FlexibleArgumentParser\n"
-        "AsyncEngineArgs.add_cli_args(FlexibleArgumentParser())\n"
+        "try:\n"
+        "    AsyncEngineArgs.add_cli_args(FlexibleArgumentParser())\n"
+        "except RuntimeError as exc:\n"
+        "    # A CUDA build of vLLM on this CPU-only machine fails after loading the plugins,\n"
+        "    # when it builds the device config; the plugins were loaded first.\n"
+        "    assert 'device type' in str(exc), exc\n"
         "print('qwen_xml_safe' in ToolParserManager.list_registered())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
