@@ -1,11 +1,19 @@
 """Script what the (random, tiny) model says, and read what the clients got back.
 
-The served model is random, so its output is forced with vLLM's structured outputs:
-``structured_outputs: {"choice": [TEXT]}`` constrains decoding to exactly TEXT. The model then
-spells TEXT with its own, mostly non-canonical token splits (``<tool_call>`` arrives as
-``<``, ``tool``, ``_call``, ``>`` rather than as the special token), which exercises the parser's
-token-boundary handling through the real engine and detokenizer. ``temperature=0`` makes the
-spelling deterministic for a given prompt.
+The served model is random, so its output is forced with vLLM's structured outputs, in one of
+two spellings:
+
+* ``"special"`` (the default, what a real Qwen3-Coder does): ``<tool_call>`` and
+  ``</tool_call>`` are emitted as their single special tokens (ids 151657/151658), through a
+  Lark grammar that names them as ``<[151657]>`` (vLLM falls back from xgrammar to llguidance
+  for such grammars). Everything between is free text.
+* ``"split"``: ``structured_outputs: {"choice": [TEXT]}`` (xgrammar). The grammar engine never
+  picks the special tokens, so even ``<tool_call>`` is spelled in pieces (``<``, ``tool``,
+  ``_call``, ``>``): a parser that keys on the special token id misses the call.
+
+Either way the random model spells the free text with its own, mostly non-canonical token
+splits, which exercises the parser's token-boundary handling through the real engine and
+detokenizer. ``temperature=0`` makes the spelling deterministic for a given prompt.
 
     r = client.chat.completions.create(model=..., messages=..., tools=TOOLS,
                                        **says("Sure.\\n" + tool_call("read_file", path="a.py")))
@@ -14,14 +22,49 @@ spelling deterministic for a given prompt.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+SPELLINGS = ("special", "split")
 
-def says(text: str, **extra_body: Any) -> dict[str, Any]:
-    """Keyword arguments for an OpenAI SDK call so that the model's output is exactly `text`."""
+# The Qwen3 added tokens that are not "special" for detokenization, so a real model's output
+# shows them as text: the forced "special" spelling emits them as single tokens.
+MARKER_TOKENS = {
+    "<tool_call>": 151657,
+    "</tool_call>": 151658,
+    "<tool_response>": 151665,
+    "</tool_response>": 151666,
+    "<think>": 151667,
+    "</think>": 151668,
+}
+_MARKERS = re.compile("(" + "|".join(re.escape(m) for m in MARKER_TOKENS) + ")")
+
+
+def lark_literal(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def grammar_for(text: str) -> str:
+    """A Lark grammar (llguidance dialect) whose only sentence is `text`, markers as special tokens."""
+    parts = [p for p in _MARKERS.split(text) if p]
+    return "start: " + " ".join(f"<[{MARKER_TOKENS[p]}]>" if p in MARKER_TOKENS else lark_literal(p)
+                                for p in parts)
+
+
+def forced_output(text: str, spelling: str = "special") -> dict[str, Any]:
+    """The `structured_outputs` request field that makes the model say exactly `text`."""
+    if spelling == "special":
+        return {"grammar": grammar_for(text)}
+    if spelling == "split":
+        return {"choice": [text]}
+    raise ValueError(spelling)
+
+
+def says(text: str, spelling: str = "special", **extra_body: Any) -> dict[str, Any]:
+    """Keyword arguments for an OpenAI SDK chat call so that the model's output is exactly `text`."""
     return {
-        "extra_body": {"structured_outputs": {"choice": [text]}, **extra_body},
+        "extra_body": {"structured_outputs": forced_output(text, spelling), **extra_body},
         "temperature": 0,
         # a forced spelling can use one token per UTF-8 byte, in the worst case
         "max_tokens": len(text.encode("utf-8")) + 16,

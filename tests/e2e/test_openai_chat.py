@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.e2e.scripted import TOOLS, reply_of, reply_of_stream, says, tool_call
+from tests.e2e.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, says, tool_call
 
 pytestmark = pytest.mark.e2e
 
 USER = [{"role": "user", "content": "Do the thing."}]
 
 
-def chat(client, model, text, stream, tools=TOOLS, messages=USER, **kw):
+def chat(client, model, text, stream, spelling="special", tools=TOOLS, messages=USER, **kw):
     r = client.chat.completions.create(model=model, messages=messages, tools=tools, stream=stream,
-                                       **says(text), **kw)
+                                       **says(text, spelling), **kw)
     return reply_of_stream(r) if stream else reply_of(r)
 
 
@@ -44,10 +44,15 @@ def assert_stream_shape(reply):
                 "finish_reason in a chunk that carries arguments"
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
-def test_single_call_with_content_before(openai_client, model, stream):
+STREAM = pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
+SPELLING = pytest.mark.parametrize("spelling", SPELLINGS)
+
+
+@SPELLING
+@STREAM
+def test_single_call_with_content_before(openai_client, model, stream, spelling):
     text = "I'll read it first.\n" + tool_call("read_file", path="src/app/main.py")
-    r = chat(openai_client, model, text, stream)
+    r = chat(openai_client, model, text, stream, spelling)
     assert r.finish_reason == "tool_calls"
     assert r.call.name == "read_file"
     assert r.call.id
@@ -57,19 +62,21 @@ def test_single_call_with_content_before(openai_client, model, stream):
         assert_stream_shape(r)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
-def test_call_without_content(openai_client, model, stream):
-    r = chat(openai_client, model, tool_call("read_file", path="README.md"), stream)
+@SPELLING
+@STREAM
+def test_call_without_content(openai_client, model, stream, spelling):
+    r = chat(openai_client, model, tool_call("read_file", path="README.md"), stream, spelling)
     assert r.finish_reason == "tool_calls"
     assert r.call.args == {"path": "README.md"}
     assert not (r.content or "").strip()
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
-def test_parallel_calls(openai_client, model, stream):
+@SPELLING
+@STREAM
+def test_parallel_calls(openai_client, model, stream, spelling):
     text = ("Reading both.\n" + tool_call("read_file", path="a.py") + "\n"
             + tool_call("run_command", command="ls -la", timeout=30))
-    r = chat(openai_client, model, text, stream)
+    r = chat(openai_client, model, text, stream, spelling)
     assert r.finish_reason == "tool_calls"
     assert [c.name for c in r.calls] == ["read_file", "run_command"]
     assert r.calls[0].args == {"path": "a.py"}
@@ -80,8 +87,9 @@ def test_parallel_calls(openai_client, model, stream):
         assert_stream_shape(r)
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
-def test_typed_arguments(openai_client, model, stream):
+@SPELLING
+@STREAM
+def test_typed_arguments(openai_client, model, stream, spelling):
     args = {
         "command": "pytest -k 'not slow' \"tests/\"",
         "timeout": 120,
@@ -90,14 +98,14 @@ def test_typed_arguments(openai_client, model, stream):
         "args": ["-x", "--tb=short", "日本語"],
         "ratio": 0.25,
     }
-    r = chat(openai_client, model, tool_call("run_command", **args), stream)
+    r = chat(openai_client, model, tool_call("run_command", **args), stream, spelling)
     assert r.call.name == "run_command"
     assert r.call.args == args
     got = r.call.args
     assert type(got["timeout"]) is int and type(got["background"]) is bool and type(got["ratio"]) is float
 
 
-@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
+@STREAM
 def test_no_call_is_plain_content(openai_client, model, stream):
     text = "There is nothing to do: the file <b>already</b> exists."
     r = chat(openai_client, model, text, stream)
@@ -133,11 +141,23 @@ def test_long_write_file_streams_in_many_chunks(openai_client, model, size):
     assert_stream_shape(r)
 
 
-def test_stream_and_nonstream_agree(openai_client, model):
+@SPELLING
+def test_stream_and_nonstream_agree(openai_client, model, spelling):
     text = ("Two steps.\n" + tool_call("write_file", path="x\\y.txt", content='say "hi"\n\tbye\\n')
             + "\n" + tool_call("run_command", command="echo $HOME", background=True, env={"A": "b"}))
-    a = chat(openai_client, model, text, stream=False)
-    b = chat(openai_client, model, text, stream=True)
+    a = chat(openai_client, model, text, stream=False, spelling=spelling)
+    b = chat(openai_client, model, text, stream=True, spelling=spelling)
     assert [(c.name, c.args) for c in a.calls] == [(c.name, c.args) for c in b.calls]
     assert (a.content or "").strip() == (b.content or "").strip()
     assert json.loads(a.calls[0].arguments)["content"] == 'say "hi"\n\tbye\\n'
+
+
+@STREAM
+def test_markup_inside_a_value(openai_client, model, stream):
+    """A value that contains XML-ish text, including a closing tag that is not followed by the
+    next parameter or </function>, is delivered verbatim."""
+    body = ("html = '<parameter=x>y</parameter>'\n"
+            "# a literal </parameter> followed by text stays in the value\n"
+            "xml = \"<function=f></function>\"\n")
+    r = chat(openai_client, model, tool_call("write_file", path="t.py", content=body), stream)
+    assert r.call.args == {"path": "t.py", "content": body}
