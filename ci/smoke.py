@@ -1,0 +1,149 @@
+"""Import-level smoke test of one vLLM install (used to find and check the ci/vllm-*.txt lists).
+
+Run with the venv's python from the repository root:
+
+    VENV/bin/python ci/smoke.py [--serving]
+
+Checks, in order, and stops at the first failure with the exception (a missing module shows
+up as ``ModuleNotFoundError: No module named 'X'``, which is how the dependency lists were found):
+
+1. ``ToolParser`` / ``ToolParserManager`` import (``vllm.tool_parsers`` or the pre-0.13 path);
+2. the protocol classes a tool parser uses (three module generations);
+3. vLLM's ``get_tokenizer(dir)`` on the offline Qwen3 tokenizer;
+4. ``ToolParserManager.import_tool_parser(<file>)`` with a tiny plugin file;
+5. the in-tree ``qwen3_coder`` parser: instantiate, ``extract_tool_calls``;
+6. with ``--serving``: the modules the serving-layer driver (tests/serving) imports, then one
+   scripted streaming request through the real ``OpenAIServingChat``.
+
+Prints one line per step and ``SMOKE OK <version>`` at the end.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+PLUGIN = '''
+try:
+    from vllm.tool_parsers import ToolParser, ToolParserManager
+except ImportError:
+    from vllm.entrypoints.openai.tool_parsers import ToolParser, ToolParserManager
+
+
+class SmokeParser(ToolParser):
+    def __init__(self, tokenizer, *args, **kwargs):
+        super().__init__(tokenizer, *args, **kwargs)
+
+
+ToolParserManager.register_module(name="qxt_smoke", module=SmokeParser)
+'''
+
+
+def first_module(*names: str):
+    last = None
+    for n in names:
+        try:
+            return importlib.import_module(n)
+        except ModuleNotFoundError as e:
+            # Only fall through when the module itself is missing, not one of its imports.
+            if e.name and (n == e.name or n.startswith(e.name + ".")):
+                last = e
+                continue
+            raise
+    raise last  # type: ignore[misc]
+
+
+def step(name: str, t0: float) -> float:
+    t = time.perf_counter()
+    print(f"  ok  {name:<40} {t - t0:6.2f}s", flush=True)
+    return t
+
+
+def main() -> None:
+    import vllm
+
+    t0 = time.perf_counter()
+    print(f"vllm {vllm.__version__} from {Path(vllm.__file__).parent}", flush=True)
+    tp = first_module("vllm.tool_parsers", "vllm.entrypoints.openai.tool_parsers")
+    ToolParser, ToolParserManager = tp.ToolParser, tp.ToolParserManager
+    t0 = step(f"ToolParser from {tp.__name__}", t0)
+
+    req_mod = first_module("vllm.entrypoints.openai.chat_completion.protocol", "vllm.entrypoints.openai.protocol")
+    delta_mod = first_module(
+        "vllm.entrypoints.generate.base.protocol",
+        "vllm.entrypoints.openai.engine.protocol",
+        "vllm.entrypoints.openai.protocol",
+    )
+    ChatCompletionRequest = req_mod.ChatCompletionRequest
+    for sym in ("DeltaMessage", "DeltaToolCall", "DeltaFunctionCall", "ExtractedToolCallInformation",
+                "FunctionCall", "ToolCall"):
+        getattr(delta_mod, sym)
+    t0 = step(f"protocol {req_mod.__name__} / {delta_mod.__name__}", t0)
+
+    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+
+    tok_mod = first_module("vllm.tokenizers", "vllm.transformers_utils.tokenizer")
+    tok = tok_mod.get_tokenizer(str(ensure_tokenizer_dir()))
+    assert tok.convert_tokens_to_ids("<tool_call>") == 151657
+    t0 = step(f"get_tokenizer from {tok_mod.__name__}: {type(tok).__name__}", t0)
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "qxt_smoke_plugin.py"
+        path.write_text(PLUGIN)
+        ToolParserManager.import_tool_parser(str(path))
+    cls = ToolParserManager.get_tool_parser("qxt_smoke")
+    assert issubclass(cls, ToolParser)
+    t0 = step("import_tool_parser(<file>)", t0)
+
+    tools = [{"type": "function", "function": {"name": "write_file", "parameters": {
+        "type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}}}}}]
+    req = ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}], tools=tools)
+    pcls = ToolParserManager.get_tool_parser("qwen3_coder")
+    try:
+        parser = pcls(tok, req.tools)
+    except TypeError:
+        parser = pcls(tok)
+    out = ("Ok.\n<tool_call>\n<function=write_file>\n<parameter=path>\na.py\n</parameter>\n"
+           "<parameter=content>\nx = 1\n</parameter>\n</function>\n</tool_call>")
+    info = parser.extract_tool_calls(out, req)
+    assert info.tools_called and info.tool_calls[0].function.name == "write_file", info
+    t0 = step(f"qwen3_coder {type(parser).__name__}.extract_tool_calls", t0)
+
+    if "--serving" in sys.argv:
+        import asyncio
+        import json
+
+        from tests.serving.driver import ScriptedServing
+
+        srv = ScriptedServing(tool_parser="qwen3_coder")
+        t0 = step(f"serving driver built ({srv.generation})", t0)
+
+        async def run():
+            chunks = await srv.stream(out, tools=tools)
+            return chunks
+
+        chunks = asyncio.run(run())
+        args = "".join(
+            tc["function"].get("arguments") or ""
+            for c in chunks for ch in c["choices"] for tc in (ch["delta"].get("tool_calls") or [])
+        )
+        json.loads(args)
+        t0 = step(f"serving stream: {len(chunks)} chunks", t0)
+
+    print(f"SMOKE OK {vllm.__version__}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
