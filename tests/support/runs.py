@@ -9,6 +9,9 @@ import os
 from tests.support import vllm_driver as drv
 
 THOROUGH = os.environ.get("QXT_THOROUGH", "") not in ("", "0")
+# Debug knob: QXT_FINISHES=stop,stop-merged,length restricts the finish modes
+# used by every suite (default: all of vllm_driver.FINISHES).
+FINISHES = tuple(f for f in os.environ.get("QXT_FINISHES", ",".join(drv.FINISHES)).split(",") if f)
 
 _stream_memo: dict = {}
 _whole_memo: dict = {}
@@ -44,4 +47,4 @@ def split_plans(truncated: bool = False, seed_base: int = 0) -> list[tuple[str, 
         for finish in ("length", "length-unknown"):
             plans += [("whole", 0, finish), ("token", 0, finish), ("char", 0, finish)]
             plans += [("random", seed_base * 1000 + s, finish) for s in range(n_random)]
-    return plans
+    return [p for p in plans if p[2] in FINISHES]
