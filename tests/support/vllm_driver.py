@@ -36,9 +36,11 @@ What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
   - ``"length"``: ``max_tokens`` reached: no EOS; the last text chunk is the
     finished one, and the request has ``max_tokens`` = the number of generated
     token ids (so a parser can tell from ``current_token_ids``).
-  - ``"length-unknown"``: the same without ``max_tokens`` in the request (the
-    context window ran out): the parser gets no end-of-output signal other
-    than the serving layer's ``get_remaining_unstreamed_args()`` append.
+  - ``"length-unknown"``: the same without ``max_tokens`` in the request: the
+    context window ran out, the limit came from the server's default sampling
+    parameters, or a client stop string matched (the stop string is cut from
+    the text and no EOS id comes). The parser gets no end-of-output signal
+    other than the serving layer's ``get_remaining_unstreamed_args()`` append.
 
 Split modes (``mode``):
 
