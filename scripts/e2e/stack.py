@@ -257,7 +257,8 @@ class ManagedServer:
 
 
 def vllm_server(setup: dict[str, str], log_dir: Path, parser: str = PLUGIN_PARSER,
-                port: int | None = None, extra_args: list[str] | None = None) -> ManagedServer:
+                port: int | None = None, extra_args: list[str] | None = None,
+                log_name: str = "vllm.log") -> ManagedServer:
     """vLLM's own OpenAI server (python -m vllm.entrypoints.openai.api_server) with our plugin.
 
     parser="qwen_xml_safe" loads qwen_xml_toolparser/plugin.py with --tool-parser-plugin; any
@@ -277,7 +278,7 @@ def vllm_server(setup: dict[str, str], log_dir: Path, parser: str = PLUGIN_PARSE
         cmd += ["--tool-parser-plugin", str(PLUGIN)]
     cmd += extra_args or []
     env = {"VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return ManagedServer("vllm", cmd, port, "/health", log_dir / "vllm.log", env=env,
+    return ManagedServer("vllm", cmd, port, "/health", log_dir / log_name, env=env,
                          start_timeout=float(os.environ.get("QWEN_XML_E2E_VLLM_START_TIMEOUT", "300")),
                          lock_path=CACHE / ".vllm-server.lock")
 

@@ -57,10 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: end-to-end tests against a real vLLM server (run alone with -m e2e)")
 
 
+# Modules that need a vLLM server with other flags run last, so the default server starts once.
+LATE_MODULES = ("test_reasoning.py",)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
+    items.sort(key=lambda item: Path(str(item.fspath)).name in LATE_MODULES)  # stable
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -108,21 +113,56 @@ def uses_plugin(parser_name: str) -> bool:
     return parser_name == stack.PLUGIN_PARSER
 
 
+class VllmPool:
+    """At most one vLLM server at a time, on one loopback port; a test module that needs other
+    server flags (e.g. a reasoning parser) gets the current server stopped and a new one started."""
+
+    def __init__(self, setup: dict[str, str], log_dir: Path, parser: str):
+        self.setup, self.log_dir, self.parser = setup, log_dir, parser
+        self.port = stack.free_port()
+        self.key: tuple | None = None
+        self.server: stack.ManagedServer | None = None
+
+    def get(self, extra_args: tuple[str, ...] = (), label: str = "") -> stack.ManagedServer:
+        key = (self.parser, extra_args)
+        if self.server is not None and self.key == key:
+            return self.server
+        self.close()
+        name = f"vllm{'-' + label if label else ''}"
+        server = stack.vllm_server(self.setup, self.log_dir, parser=self.parser, port=self.port,
+                                   extra_args=list(extra_args), log_name=name + ".log")
+        _LOGS[name] = server.log_path
+        server.start()
+        _TIMINGS[f"{name} start ({self.parser})"] = server.start_seconds
+        self.server, self.key = server, key
+        return server
+
+    def close(self) -> None:
+        if self.server is not None:
+            t0 = time.monotonic()
+            try:
+                self.server.stop()
+            finally:
+                _TIMINGS["vLLM stop"] = time.monotonic() - t0
+                self.server = self.key = None
+
+
 @pytest.fixture(scope="session")
-def vllm(e2e_setup, log_dir, parser_name):
-    server = stack.vllm_server(e2e_setup, log_dir, parser=parser_name)
-    _LOGS["vllm"] = server.log_path
-    server.start()
-    _TIMINGS[f"vLLM start ({parser_name})"] = server.start_seconds
+def vllm_pool(e2e_setup, log_dir, parser_name):
+    pool = VllmPool(e2e_setup, log_dir, parser_name)
     try:
-        yield server
+        yield pool
     finally:
-        t0 = time.monotonic()
-        server.stop()
-        _TIMINGS["vLLM stop"] = time.monotonic() - t0
+        pool.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def vllm(vllm_pool):
+    """The default server: plugin (or QWEN_XML_E2E_PARSER), no reasoning parser."""
+    return vllm_pool.get()
+
+
+@pytest.fixture(scope="module")
 def litellm(e2e_setup, log_dir, vllm):
     server = stack.litellm_proxy(e2e_setup, vllm.base_url + "/v1", log_dir)
     _LOGS["litellm"] = server.log_path
@@ -134,7 +174,7 @@ def litellm(e2e_setup, log_dir, vllm):
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def openai_client(vllm):
     from openai import OpenAI
 
@@ -146,14 +186,14 @@ def model() -> str:
     return stack.SERVED_MODEL
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def litellm_openai(litellm):
     from openai import OpenAI
 
     return OpenAI(base_url=litellm.base_url + "/v1", api_key=stack.LITELLM_KEY, max_retries=0, timeout=300)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def litellm_anthropic(litellm):
     from anthropic import Anthropic
 

@@ -132,6 +132,7 @@ class Reply:
     calls: list[Call]
     finish_reason: str | None
     chunks: list[Any] = field(default_factory=list)
+    reasoning: str | None = None  # vLLM's `reasoning` (older: `reasoning_content`), with a reasoning parser
 
     @property
     def call(self) -> Call:
@@ -144,12 +145,18 @@ def reply_of(response: Any) -> Reply:
     choice = response.choices[0]
     msg = choice.message
     calls = [Call(tc.id, tc.function.name, tc.function.arguments, 1) for tc in (msg.tool_calls or [])]
-    return Reply(msg.content, calls, choice.finish_reason)
+    return Reply(msg.content, calls, choice.finish_reason, reasoning=_reasoning(msg))
+
+
+def _reasoning(obj: Any) -> str | None:
+    extra = getattr(obj, "model_extra", None) or {}
+    return extra.get("reasoning") or extra.get("reasoning_content")
 
 
 def reply_of_stream(stream: Any) -> Reply:
     """Consume an OpenAI chat.completions stream; join content and per-index tool-call deltas."""
     content: list[str] = []
+    reasoning: list[str] = []
     calls: dict[int, Call] = {}
     finish = None
     chunks = []
@@ -161,6 +168,9 @@ def reply_of_stream(stream: Any) -> Reply:
         delta = choice.delta
         if delta.content:
             content.append(delta.content)
+        r = _reasoning(delta)
+        if r:
+            reasoning.append(r)
         for tc in delta.tool_calls or []:
             call = calls.setdefault(tc.index, Call(None, None, ""))
             if tc.id:
@@ -174,4 +184,5 @@ def reply_of_stream(stream: Any) -> Reply:
                 call.chunks += 1
         if choice.finish_reason:
             finish = choice.finish_reason
-    return Reply("".join(content) if content else None, [calls[i] for i in sorted(calls)], finish, chunks)
+    return Reply("".join(content) if content else None, [calls[i] for i in sorted(calls)], finish, chunks,
+                 "".join(reasoning) if reasoning else None)
