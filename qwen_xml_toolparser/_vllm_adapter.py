@@ -12,7 +12,10 @@ adapter feeds only ``delta_text`` to the core (never re-scans
   out in the last chunk);
 * the end of the stream is recognised from the request (an EOS or stop token
   id in the delta, or ``max_tokens`` reached), so held-back text is released
-  and a truncated call's JSON is closed;
+  and a truncated call's JSON is closed. Where it cannot be recognised (a stop
+  string, the server's default ``max_tokens``), every step inside an open call
+  returns at least an empty arguments delta, so that the serving layer's
+  end-of-stream remainder (``prev_tool_call_arr`` below) closes the JSON;
 * ``prev_tool_call_arr[i]["arguments"]`` is the call's arguments dict and
   ``streamed_args_for_tool[i]`` the exact text sent, one entry per call, from
   the call's header on. Both are computed when read (appending to a growing
@@ -177,9 +180,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             if self._pending:
                 events = self._pending + events
                 self._pending = []
-            if not events:
-                return None
-            return self._message(events, final)
+            if events:
+                return self._message(events, final)
+            if self._sent and len(self._sent) == core.calls_started and core.closing_text():
+                # A call is open and nothing is ready to send. Give vLLM's serving layer a
+                # tool-call delta anyway: if this turns out to be the last step (a stop string,
+                # the server's default max_tokens), it appends the JSON that closes the call.
+                return vc.DeltaMessage(tool_calls=[self._tool_call(len(self._sent) - 1, None, [])])
+            return None
         except Exception:
             return self._fail(delta_text)
 

@@ -155,3 +155,20 @@ def test_general_plugin_entry_point_registers_in_the_api_server_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "True"
+
+
+@pytest.mark.parametrize("last", ["\n</para", "\n", "<", "</parameter>", "\n<parameter=n>\n4"])
+def test_unrecognised_end_still_closes_the_call(parser_cls, last):
+    """A stop string or the server's default max_tokens ends the stream on an ordinary step.
+
+    vLLM (0.23+; older versions likewise) appends get_remaining_unstreamed_args() to the last tool
+    call of the final delta, so the final delta must carry one even when nothing else is ready."""
+    request = vc.chat_request(TOOLS)
+    parser = parser_cls(None, request.tools)
+    messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nvalue"], request, final_token=5)
+    previous = "".join(m.content or "" for m in messages)
+    final = parser.extract_tool_calls_streaming("", "", last, [], [5, 6], [6], request)
+    assert final is not None and final.tool_calls, "no hook for the serving layer's remainder"
+    final.tool_calls[-1].function.arguments += parser.get_remaining_unstreamed_args()
+    args = "".join(c.function.arguments or "" for m in messages + [final] for c in m.tool_calls)
+    assert json.loads(args)["s"] == "value" and previous == ""
