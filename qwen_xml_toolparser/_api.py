@@ -38,7 +38,8 @@ def parse(
     """Parse a complete model output.
 
     A call cut off by the end of the output (no ``</function>`` and no
-    ``</tool_call>``) is not returned; its raw text is kept as content.
+    ``</tool_call>``) is not returned; its raw text (and the whitespace before
+    it) is kept as content.
     """
     parser = StreamParser(tools, id_factory=id_factory)
     content: list[str] = []
@@ -57,5 +58,7 @@ def parse(
                 content.append(text[start.offset :])
             else:
                 done.append(ToolCall(start.id, start.name, "".join(parts)))
+    if parser.unfinished_offset is not None:
+        content.append(text[parser.unfinished_offset :])
     joined = "".join(content)
     return ParseResult(joined or None, done)

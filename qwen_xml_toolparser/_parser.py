@@ -86,16 +86,15 @@ class _Text:
 
 
 class _Call:
-    __slots__ = ("index", "name", "schema", "args", "given", "writer", "emit")
+    __slots__ = ("index", "name", "schema", "args", "given", "writer")
 
-    def __init__(self, index: int, name: str, schema: FunctionSchema, emit: bool) -> None:
+    def __init__(self, index: int, name: str, schema: FunctionSchema) -> None:
         self.index = index
         self.name = name
         self.schema = schema
         self.args: dict[str, Any] = {}
         self.given: set[str] = set()  # parameter names seen, kept or not
         self.writer = ArgumentsWriter()
-        self.emit = emit
 
     def arguments(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, _Text) else v for k, v in self.args.items()}
@@ -168,6 +167,7 @@ class StreamParser:
         self._call: _Call | None = None
         self._block_offset = 0  # where the current call's markup starts
         self._block_head = ""  # markup consumed before the call header completed
+        self._unfinished: int | None = None
         # the current parameter
         self._key = ""
         self._mode = _DISCARD
@@ -225,7 +225,16 @@ class StreamParser:
 
     def closing_text(self) -> str:
         """The JSON text that would close the open call's arguments now, if any."""
-        return self._call.writer.closer() if self._call is not None and self._call.emit else ""
+        return self._call.writer.closer() if self._call is not None else ""
+
+    @property
+    def unfinished_offset(self) -> int | None:
+        """Where the markup of a call starts when the output ended before its header did.
+
+        Such markup (``<tool_call>``, ``<tool_call><function=na``) produces no
+        event; a non-streaming reader keeps it as content, from this offset.
+        """
+        return self._unfinished
 
     # ── helpers ──────────────────────────────────────────────────────────────
 
@@ -251,35 +260,29 @@ class StreamParser:
     def _args(self, text: str) -> None:
         call = self._call
         assert call is not None
-        if call.emit:
-            self._out.append(ArgumentsDelta(call.index, text))
+        self._out.append(ArgumentsDelta(call.index, text))
 
     def _start_call(self, name: str) -> None:
         self._ws_held = ""
         self._block_head = ""
         schema = self._schemas.get(name)
         if schema is None:
-            if name and self._schemas:
+            if self._schemas:
                 logger.warning("tool call to undeclared function %r", name)
             schema = _NOT_SCHEMA
-        emit = bool(name)
-        if not emit:
-            logger.warning("tool call without a function name at offset %d dropped", self._block_offset)
-        call = _Call(len(self._calls), name, schema, emit)
+        call = _Call(len(self._calls), name, schema)
         self._call = call
-        if emit:
-            self._calls.append(call)
-            self._out.append(ToolCallStart(call.index, self._new_id(), name, self._block_offset))
-            self._args(call.writer.open())
+        self._calls.append(call)
+        self._out.append(ToolCallStart(call.index, self._new_id(), name, self._block_offset))
+        self._args(call.writer.open())
 
     def _end_call(self, truncated: bool = False) -> None:
         call = self._call
         assert call is not None
         if self._state is self._on_value:
             self._finish_value()
-        if call.emit:
-            self._args(call.writer.close())
-            self._out.append(ToolCallEnd(call.index, truncated))
+        self._args(call.writer.close())
+        self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
         self._after_call = True
 
@@ -327,25 +330,17 @@ class StreamParser:
             k = len(marker)
             while k < len(buf) and buf[k] in _WS and k < sc.MAX_GAP:
                 k += 1
-            if k == len(buf):
-                if not final:
-                    return False
-                self._consume(k)  # a lone <tool_call> at the end: markup without data
-                return True
-            for follow in (sc.FUNCTION_START, "{", sc.CALL_END):
-                found = sc.match_tag(buf, k, follow, final)
-                if found is sc.NEED_MORE:
-                    return False
-                if found:
-                    break
-            else:
+            follow = next((f for f in (sc.FUNCTION_START, "{") if buf.startswith(f, k)), None)
+            if follow is None:
+                rest = buf[k:]
+                if len(rest) < len(sc.FUNCTION_START) and sc.FUNCTION_START.startswith(rest):
+                    if not final:
+                        return False
+                    self._block_offset = self._offset - len(self._ws_held)
+                    self._unfinish(len(buf))  # a lone <tool_call> at the end of the output
+                    return True
                 return self._literal(marker)
             self._block_offset = self._offset - len(self._ws_held)
-            if follow == sc.CALL_END:  # an empty <tool_call></tool_call>
-                self._consume(k + len(follow))
-                self._ws_held = ""
-                self._after_call = True
-                return True
             if follow == "{":
                 self._block_head = buf[:k]
                 self._consume(k)
@@ -377,21 +372,29 @@ class StreamParser:
         header = sc.match_name(self._buf, 0, final)
         if header is sc.NEED_MORE:
             return False
-        if header is None or header[1] == len(self._buf):
-            # No usable name, or the output ended inside the header: the markup is text.
-            text = self._block_head + (self._buf if header is not None else "")
-            self._block_head = ""
+        if header is not None and header[1] == len(self._buf):
+            # The output ended inside the header: an unfinished call, not content.
+            self._unfinish(len(self._buf))
             self._state = self._on_content
-            if header is not None:
-                self._consume(len(self._buf))
-            if text:
-                self._content(text)
+            return True
+        if header is None or not header[0]:
+            # No usable function name: the markup was text after all.
+            text, self._block_head = self._block_head, ""
+            self._state = self._on_content
+            self._content(text)
             return True
         name, _, end = header
         self._consume(end)
         self._start_call(name)
         self._state = self._on_function_body
         return True
+
+    def _unfinish(self, consume: int) -> None:
+        """The output ends in the markup that opens a call: drop it (see unfinished_offset)."""
+        self._unfinished = self._block_offset
+        self._consume(consume)
+        self._block_head = ""
+        self._ws_held = ""
 
     def _on_function_body(self, final: bool) -> bool:
         buf = self._buf
@@ -464,13 +467,11 @@ class StreamParser:
         self._value_empty = True
         self._value_text = None
         self._undecided = ""
-        given = key in call.given
-        call.given.add(key)
-        if not call.emit or given:
-            if call.emit:
-                logger.warning("duplicate parameter %r in call to %r: the first one is kept", key, call.name)
+        if key in call.given:
+            logger.warning("duplicate parameter %r in call to %r: the first one is kept", key, call.name)
             self._mode = _DISCARD
             return
+        call.given.add(key)
         vtype = call.schema.param_type(key)
         self._vtype = vtype
         if vtype.is_string_only:

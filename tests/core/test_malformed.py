@@ -105,8 +105,23 @@ def test_empty_value_and_nameless_parameter():
     assert check(text, WEATHER)[1] == [("get_weather", {"city": "", "": "x"})]
 
 
-def test_call_without_function_name_is_dropped():
-    assert check("<tool_call><function=></function></tool_call>", WEATHER) == (None, [])
+@pytest.mark.parametrize("text", [
+    "<tool_call><function=></function></tool_call>",
+    "<tool_call>\n<function=</ki>\n<parameter=a>\n0\n</parameter>\n</function>\n</tool_call>",
+    "<tool_call>\n<tool_call>\n</tool_call>",
+])
+def test_call_markup_without_a_function_name_stays_content(text):
+    assert check(text, WEATHER) == (text, [])
+
+
+@pytest.mark.parametrize("tail", ["<tool_call>", "<tool_call>\n", "<tool_call>\n<func", "<tool_call>\n<function=get_w"])
+def test_output_ending_in_a_call_opener(tail):
+    """Unfinished call markup: streaming drops it, non-streaming keeps the raw text."""
+    text = "Let me check.\n\n" + tail
+    assert parse(text, WEATHER).content == text
+    for pieces in ([], [1] * len(text)):
+        content, calls, _ = stream(text, WEATHER, pieces)
+        assert (content, calls) == ("Let me check.", [])
 
 
 def test_malformed_header_without_gt():
