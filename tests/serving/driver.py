@@ -116,6 +116,7 @@ class ScriptedServing:
         self.version = vllm_version()
         self.generation = stream_generation(self.version)
         self.next_text = ""
+        self.next_chunking: tuple[int, bool] = (1, False)  # (tokens per engine output, EOS merged)
         self.prompts: list[list[int]] = []  # prompt token ids of every request, in order
         self.proto = _first("vllm.entrypoints.openai.chat_completion.protocol", "vllm.entrypoints.openai.protocol")
         self._build()
@@ -156,23 +157,33 @@ class ScriptedServing:
             prompt_ids = _prompt_ids(prompt)
             serving.prompts.append(prompt_ids)
             text = serving.next_text
+            chunk, merge_eos = serving.next_chunking
             backend = serving._backend
-            ids = serving.tokenizer.encode(text, add_special_tokens=False) + [EOS_ID]
+            ids = serving.tokenizer.encode(text, add_special_tokens=False)
             delta_mode = getattr(sampling_params.output_kind, "name", "") == "DELTA"
+            # Group the generated ids into engine outputs: ``chunk`` tokens per output (vLLM's
+            # stream_interval / speculative decoding give several), EOS alone or merged into the
+            # last group.
+            groups = [ids[i:i + chunk] for i in range(0, len(ids), chunk)] or [[]]
+            if merge_eos:
+                groups[-1] = groups[-1] + [EOS_ID]
+            else:
+                groups = [g for g in groups if g] + [[EOS_ID]]
 
             async def gen():
                 ds = DecodeStream(skip_special_tokens=sampling_params.skip_special_tokens)
                 acc, acc_ids = "", []
-                for n, tid in enumerate(ids):
-                    last = n == len(ids) - 1
-                    piece = "" if last else (ds.step(backend, tid) or "")
+                for n, group in enumerate(groups):
+                    last = n == len(groups) - 1
+                    # The EOS stop token is not detokenized (vLLM drops the stop string).
+                    piece = "".join(ds.step(backend, t) or "" for t in group if t != EOS_ID)
                     acc += piece
-                    acc_ids.append(tid)
+                    acc_ids.extend(group)
                     if not delta_mode and not last:
-                        continue  # FINAL_ONLY / CUMULATIVE: the final output is all that matters
+                        continue  # FINAL_ONLY: only the final output matters
                     out = CompletionOutput(
                         index=0, text=piece if delta_mode else acc,
-                        token_ids=[tid] if delta_mode else list(acc_ids), cumulative_logprob=None,
+                        token_ids=list(group) if delta_mode else list(acc_ids), cumulative_logprob=None,
                         logprobs=None, finish_reason="stop" if last else None, stop_reason=None)
                     yield RequestOutput(
                         request_id=request_id, prompt=None, prompt_token_ids=prompt_ids or [1],
@@ -206,7 +217,10 @@ class ScriptedServing:
 
         engine.is_tracing_enabled = is_tracing_enabled
         engine.io_processor = None
+        # 0.12 - 0.14 turn the rendered prompt into an EngineCoreRequest before generate();
+        # pass the prompt through so the scripted engine sees its token ids.
         engine.input_processor = MagicMock()
+        engine.input_processor.process_inputs = lambda request_id, prompt, *a, **k: prompt
         self.engine, self.model_config = engine, mc
 
         models_mod = _first("vllm.entrypoints.openai.models.serving", "vllm.entrypoints.openai.serving_models")
@@ -259,9 +273,15 @@ class ScriptedServing:
             body.setdefault("tool_choice", "auto")
         return ChatCompletionRequest(**body)
 
-    async def stream(self, text: str, messages=None, tools=None, raw: list | None = None, **kw) -> list[dict]:
-        """Stream ``text`` as the model output; return the parsed SSE ``data:`` payloads (without [DONE])."""
+    async def stream(self, text: str, messages=None, tools=None, raw: list | None = None,
+                     chunk: int = 1, merge_eos: bool = False, **kw) -> list[dict]:
+        """Stream ``text`` as the model output; return the parsed SSE ``data:`` payloads (without [DONE]).
+
+        ``chunk`` tokens go out per engine output (1 = vLLM's default); with ``merge_eos`` the
+        final EOS shares the last output with the last text tokens instead of coming alone.
+        """
         self.next_text = text
+        self.next_chunking = (chunk, merge_eos)
         res = await self.serving.create_chat_completion(self.request(messages, tools, stream=True, **kw))
         if not hasattr(res, "__aiter__"):
             raise ServingError(_dump(res))
@@ -284,6 +304,7 @@ class ScriptedServing:
     async def complete(self, text: str, messages=None, tools=None, **kw) -> dict:
         """Non-streaming request; return the ChatCompletionResponse as a dict."""
         self.next_text = text
+        self.next_chunking = (1, False)
         res = await self.serving.create_chat_completion(self.request(messages, tools, stream=False, **kw))
         d = _dump(res)
         if "choices" not in d:
