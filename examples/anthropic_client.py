@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-turns", type=int, default=4)
     ap.add_argument("--say", action="append", default=[], metavar="TEXT",
                     help="force the model's output for the next turn (testing with a random model)")
-    ap.add_argument("--json", action="store_true", help="print a JSON summary of all turns at the end")
+    ap.add_argument("--json", metavar="FILE", help="write a JSON summary of all turns to FILE ('-': stdout)")
     a = ap.parse_args(argv)
 
     client = Anthropic(base_url=a.base_url, api_key=a.api_key)
@@ -112,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  ↳ {result}")
             results.append({"type": "tool_result", "tool_use_id": b.id, "content": result})
         messages.append({"role": "user", "content": results})
-    if a.json:
+    if a.json == "-":
         print(json.dumps(summary, ensure_ascii=False))
+    elif a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, ensure_ascii=False)
     return 0
 
 

@@ -63,6 +63,8 @@ def show_args(args: dict) -> None:
             print(f"      {key} = <<<")
             print("\n".join("        " + line for line in value.rstrip("\n").split("\n")))
             print("      >>>")
+        elif isinstance(value, str):
+            print(f"      {key} = {value}")
         else:
             print(f"      {key} = {json.dumps(value, ensure_ascii=False)}")
 
@@ -117,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-turns", type=int, default=4)
     ap.add_argument("--say", action="append", default=[], metavar="TEXT",
                     help="force the model's output for the next turn (testing with a random model)")
-    ap.add_argument("--json", action="store_true", help="print a JSON summary of all turns at the end")
+    ap.add_argument("--json", metavar="FILE", help="write a JSON summary of all turns to FILE ('-': stdout)")
     a = ap.parse_args(argv)
 
     client = OpenAI(base_url=a.base_url, api_key=a.api_key)
@@ -140,8 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             result = run_tool(c["name"], args)
             print(f"  ↳ {result}")
             messages.append({"role": "tool", "tool_call_id": c["id"], "content": result})
-    if a.json:
+    if a.json == "-":
         print(json.dumps(summary, ensure_ascii=False))
+    elif a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(summary, f, ensure_ascii=False)
     return 0
 
 

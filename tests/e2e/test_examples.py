@@ -39,7 +39,7 @@ def run_example(script: str, *args: str, timeout: float = 300) -> subprocess.Com
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "nonstream"])
 def test_openai_client_example(vllm, stream):
     proc = run_example("openai_client.py", "--base-url", vllm.base_url + "/v1", "--model", stack.SERVED_MODEL,
-                       "--say", TURN1, "--say", TURN2, "--say", TURN3, "--json",
+                       "--say", TURN1, "--say", TURN2, "--say", TURN3, "--json", "-",
                        *([] if stream else ["--no-stream"]))
     turns = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(turns) == 3
@@ -57,7 +57,7 @@ def test_openai_client_example(vllm, stream):
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "nonstream"])
 def test_anthropic_client_example(litellm, stream):
     proc = run_example("anthropic_client.py", "--base-url", litellm.base_url, "--api-key", stack.LITELLM_KEY,
-                       "--model", "qwen3-coder", "--say", TURN1, "--say", TURN2, "--say", TURN3, "--json",
+                       "--model", "qwen3-coder", "--say", TURN1, "--say", TURN2, "--say", TURN3, "--json", "-",
                        *([] if stream else ["--no-stream"]))
     turns = json.loads(proc.stdout.strip().splitlines()[-1])
     assert [t["stop_reason"] for t in turns] == ["tool_use", "tool_use", "end_turn"]
