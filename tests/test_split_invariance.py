@@ -20,7 +20,7 @@ import random
 import pytest
 
 from tests.support import gen, runs
-from tests.support.invariants import check_run, is_truncated
+from tests.support.invariants import _CLOSER, check_run, is_truncated
 from tests.test_fixtures_recorded import CASES, MARKUP_IS_CONTENT, SCHEMA_SUPPLEMENTS, _case_key, _slug, tool_parser_input
 
 KNOWN_END = ("stop", "stop-merged", "length")
@@ -68,7 +68,10 @@ def test_truncated_outputs_split_invariant(driver, seed):
     turn = gen.random_turn(30_000 + seed)
     text = turn.text
     start = text.rfind("<tool_call>") + len("<tool_call>\n<function=")
-    cut = random.Random(seed).randint(start + 1, len(text) - len("</function>\n</tool_call>"))
+    # Cut before the first closer text after the opener (a value may contain "</function>" too).
+    closer = _CLOSER.search(text, start)
+    end = closer.start() if closer else len(text) - len("</function>\n</tool_call>")
+    cut = random.Random(seed).randint(start + 1, max(start + 1, end))
     text = text[:cut]
     assert is_truncated(text), text
     check_invariance(text, turn.tools, seed_base=seed)
