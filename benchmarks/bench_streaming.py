@@ -116,6 +116,13 @@ class V:
         cls.DeltaToolCall = _imp("DeltaToolCall", *delta_mods)
         cls.DeltaFunctionCall = _imp("DeltaFunctionCall", *delta_mods)
         cls.delta_module = cls.DeltaMessage.__module__
+        try:  # for the reference cost of one SSE chunk in the serving layer
+            chat = ("vllm.entrypoints.openai.chat_completion.protocol",
+                    "vllm.entrypoints.openai.protocol")
+            cls.StreamResponse = _imp("ChatCompletionStreamResponse", *chat)
+            cls.StreamChoice = _imp("ChatCompletionResponseStreamChoice", *chat)
+        except ImportError:
+            cls.StreamResponse = cls.StreamChoice = None
         cls.get_tokenizer = _imp("get_tokenizer", "vllm.tokenizers",
                                  "vllm.transformers_utils.tokenizer")
         # 0.33 gives engine-based parsers per-delta texts (StreamState.advance); before the
@@ -366,10 +373,17 @@ class Collector:
     def __init__(self):
         self.content = []
         self.calls = {}  # index -> dict(ids, names, args)
+        self.messages = 0  # DeltaMessages returned
+        self.empty = 0  # ... that carry nothing a client would see (no text, no id/name/args)
 
     def add(self, dm):
         if dm is None:
             return
+        self.messages += 1
+        if not dm.content and not any(
+                tc.id or (tc.function is not None and (tc.function.name or tc.function.arguments))
+                for tc in dm.tool_calls or []):
+            self.empty += 1
         if dm.content:
             self.content.append(dm.content)
         for tc in dm.tool_calls or []:
@@ -493,7 +507,7 @@ def timed_stream(name: str, tok, wl: Workload, texts: str = "serving") -> dict:
     col.add(dm)
     errs = check(wl, col)
     return {"times": times, "gc_hit": gc_hit, "switched": switched, "advance": adv,
-            "finalize_ns": fin, "errors": errs,
+            "finalize_ns": fin, "errors": errs, "messages": col.messages, "empty": col.empty,
             "engine": engine, "cls": type(p).__name__}
 
 
@@ -508,6 +522,29 @@ def floor_run(fragments: list[str], n_calls: int) -> array.array:
         DM(tool_calls=[DTC(index=0, function=DFC(arguments=f))])
         t1 = pc()
         times[k] = t1 - t0
+    return times
+
+
+def chunk_run(fragments: list[str], n_calls: int) -> array.array | None:
+    """What vLLM 0.33's serving loop spends on one non-None delta: wrap it in a stream choice
+    and a chunk, serialize it (``model_dump_json(exclude_unset=True)``) into an SSE line."""
+    if V.StreamResponse is None:
+        return None
+    DM, DTC, DFC = V.DeltaMessage, V.DeltaToolCall, V.DeltaFunctionCall
+    SR, SC = V.StreamResponse, V.StreamChoice
+    times = array.array("q", bytes(8 * n_calls))
+    m = len(fragments)
+    created = int(time.time())
+    gc.collect()
+    for k in range(n_calls):
+        dm = DM(tool_calls=[DTC(index=0, function=DFC(arguments=fragments[k % m]))])
+        t0 = pc()
+        choice = SC(index=0, delta=dm, logprobs=None, finish_reason=None, token_ids=None)
+        chunk = SR(id="chatcmpl-0123456789abcdef", object="chat.completion.chunk",
+                   created=created, choices=[choice], model="qwen3-coder", kv_transfer_params=None)
+        data = chunk.model_dump_json(exclude_unset=True, exclude_none=not chunk.choices)
+        _ = f"data: {data}\n\n"
+        times[k] = pc() - t0
     return times
 
 
@@ -601,6 +638,7 @@ def stats(run: dict) -> dict:
             "p99": _pct(s, 0.99) / 1e3, "max": s[-1] / 1e3, "max_no_gc": max(no_gc) / 1e3,
             "max_clean": max(clean) / 1e3, "mean_clean": statistics.fmean(clean) / 1e3,
             "switched_deltas": sum(run["switched"]),
+            "messages": run["messages"], "empty_messages": run["empty"],
             "advance_mean": statistics.fmean(run["advance"]) / 1e3,
             "advance_last10": statistics.fmean(run["advance"][-q:]) / 1e3,
             "first10": statistics.fmean(t[:q]) / 1e3, "last10": statistics.fmean(t[-q:]) / 1e3,
@@ -673,10 +711,14 @@ def report(res: dict, which: str = "best") -> str:
     floor = res["floor"][which]
     lines = [f"Floor (DeltaMessage + DeltaToolCall + DeltaFunctionCall for one fragment): "
              f"{floor:.2f} µs ({which} of {len(res['floor']['runs'])} measurements); "
-             f"timer overhead {res['timer_overhead_ns']:.0f} ns per read pair", ""]
+             f"timer overhead {res['timer_overhead_ns']:.0f} ns per read pair"]
+    if res.get("chunk"):
+        lines.append(f"Serving layer, per non-None delta (stream choice + chunk + model_dump_json "
+                     f"into an SSE line, outside any parser): {res['chunk'][which]:.2f} µs")
+    lines.append("")
     hdr = ("| workload | tokens | parser | mean µs | p50 | p99 | max | max clean | total ms "
-           "| finalize µs | mean/floor | peak KiB | ok |")
-    lines += [hdr, "|" + "|".join(["---"] * 13) + "|"]
+           "| finalize µs | mean/floor | peak KiB | msgs (empty) | ok |")
+    lines += [hdr, "|" + "|".join(["---"] * 14) + "|"]
     for wl in res["workloads"]:
         w = res["results"][wl["name"]]
         for pn in parsers:
@@ -687,7 +729,7 @@ def report(res: dict, which: str = "best") -> str:
                 f"| {wl['name']} | {wl['tokens']} | {pn} | {fmt(a['mean'], 2)} | {fmt(a['p50'], 2)} "
                 f"| {fmt(a['p99'])} | {fmt(a['max'])} | {fmt(a['max_clean'])} "
                 f"| {fmt(a['total_ms'], 2)} | {fmt(a['finalize_us'])} | {a['mean'] / floor:.2f}× "
-                f"| {fmt(mem)} | {ok} |")
+                f"| {fmt(mem)} | {a['messages']:.0f} ({a['empty_messages']:.0f}) | {ok} |")
     others = [pn for pn in parsers if pn != INTREE]
     if INTREE in parsers and others:
         lines += ["", f"Ratios to {INTREE} (parser / {INTREE}; below 1 is faster or smaller):", ""]
@@ -873,11 +915,15 @@ def main(argv=None) -> int:
     errors = {wl.name: {pn: [] for pn in parsers} for wl in wls}
     meta = {}
     floor_means = []
+    chunk_means = []
     plot_wl = next((wl for wl in wls if wl.name.endswith(" 32k")), None)
     for rep in range(repeats):
         order = parsers if rep % 2 == 0 else parsers[::-1]
         for wl in wls:
             floor_means.append(statistics.fmean(floor_run(frags, floor_calls // len(wls))) / 1e3)
+            ch = chunk_run(frags, max(100, floor_calls // len(wls) // 4))
+            if ch is not None:
+                chunk_means.append(statistics.fmean(ch) / 1e3)
             for pn in order:
                 r = timed_stream(pn, tok, wl, args.texts)
                 runs[wl.name][pn].append(r)
@@ -896,6 +942,8 @@ def main(argv=None) -> int:
            "timer_overhead_ns": timer_overhead(),
            "floor": {"best": min(floor_means), "median": statistics.median(floor_means),
                      "runs": floor_means},
+           "chunk": ({"best": min(chunk_means), "median": statistics.median(chunk_means),
+                      "runs": chunk_means} if chunk_means else None),
            "workloads": [{"name": wl.name, "tokens": len(wl.ids), "chars": wl.chars,
                           "text_chars": len(wl.text),
                           "sha256_12": hashlib.sha256(wl.text.encode()).hexdigest()[:12]}
