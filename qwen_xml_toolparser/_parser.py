@@ -344,7 +344,6 @@ class StreamParser:
             if follow == "{":
                 self._block_head = buf[:k]
                 self._consume(k)
-                self._ws_held = ""
                 self._json_parts = []
                 self._state = self._on_json_body
                 return True
