@@ -143,9 +143,9 @@ def closing_tag_end(
         ch = buf[k]
         if ch == ">":
             return k + 1
-        if ch == "\n" or ch == "<":
+        if ch == "\n":
             return k
-        if ch in " \t\"'/":  # `</parameter "`: text, not a drifted tag
+        if ch in " \t\"'/<":  # `</parameter "`: text, not a drifted tag
             return None
         k += 1
     if k == n:
