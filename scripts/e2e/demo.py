@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         if servers:
             free = all(not stack.port_in_use(s.port) for s in servers)
             say(f"stopped; ports {', '.join(str(s.port) for s in servers)} {'free' if free else 'STILL IN USE'}")
+    if rc == 0:
+        shutil.rmtree(logs, ignore_errors=True)
+    else:
+        say(f"logs kept in {logs}")
     say(f"total {time.monotonic() - t0:.0f} s")
     return rc
 

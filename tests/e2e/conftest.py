@@ -162,9 +162,11 @@ def vllm(vllm_pool):
     return vllm_pool.get()
 
 
-@pytest.fixture(scope="module")
-def litellm(e2e_setup, log_dir, vllm):
-    server = stack.litellm_proxy(e2e_setup, vllm.base_url + "/v1", log_dir)
+@pytest.fixture(scope="session")
+def litellm(e2e_setup, log_dir, vllm_pool):
+    """One LiteLLM proxy for the session, pointed at the pool's port (whichever vLLM is up there;
+    the client fixtures below make sure it is the default one)."""
+    server = stack.litellm_proxy(e2e_setup, f"http://127.0.0.1:{vllm_pool.port}/v1", log_dir)
     _LOGS["litellm"] = server.log_path
     server.start()
     _TIMINGS["LiteLLM start"] = server.start_seconds
@@ -187,14 +189,14 @@ def model() -> str:
 
 
 @pytest.fixture(scope="module")
-def litellm_openai(litellm):
+def litellm_openai(litellm, vllm):
     from openai import OpenAI
 
     return OpenAI(base_url=litellm.base_url + "/v1", api_key=stack.LITELLM_KEY, max_retries=0, timeout=300)
 
 
 @pytest.fixture(scope="module")
-def litellm_anthropic(litellm):
+def litellm_anthropic(litellm, vllm):
     from anthropic import Anthropic
 
     return Anthropic(base_url=litellm.base_url, api_key=stack.LITELLM_KEY, max_retries=0, timeout=300)

@@ -55,7 +55,7 @@ def test_openai_client_example(vllm, stream):
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["stream", "nonstream"])
-def test_anthropic_client_example(litellm, stream):
+def test_anthropic_client_example(litellm, vllm, stream):
     proc = run_example("anthropic_client.py", "--base-url", litellm.base_url, "--api-key", stack.LITELLM_KEY,
                        "--model", "qwen3-coder", "--say", TURN1, "--say", TURN2, "--say", TURN3, "--json", "-",
                        *([] if stream else ["--no-stream"]))
