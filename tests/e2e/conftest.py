@@ -197,6 +197,6 @@ def litellm_openai(litellm, vllm):
 
 @pytest.fixture(scope="module")
 def litellm_anthropic(litellm, vllm):
-    from anthropic import Anthropic
+    Anthropic = pytest.importorskip("anthropic", reason="run the e2e suite with scripts/e2e/run-tests.sh").Anthropic
 
     return Anthropic(base_url=litellm.base_url, api_key=stack.LITELLM_KEY, max_retries=0, timeout=300)
