@@ -846,6 +846,9 @@ def main(argv=None) -> int:
                     help="PNG of per-delta latency on the 32k case (default in full mode: "
                          "benchmarks/latency_32k.png; needs matplotlib)")
     ap.add_argument("--floor-calls", type=int, default=None)
+    ap.add_argument("--extra-plugin", action="append", default=[], metavar="PATH",
+                    help="also import this tool-parser plugin file (to benchmark a variant "
+                         "registered under its own name, listed in --parsers)")
     ap.add_argument("--texts", choices=["serving", "delta"], default="serving",
                     help="serving (default): the texts vLLM 0.33 passes each parser; delta: "
                          "per-delta texts for every parser (diagnostic: removes the harness's "
@@ -882,6 +885,8 @@ def main(argv=None) -> int:
                 return 2
             print("WARNING: " + msg + "; benchmarking the others only", file=sys.stderr)
             parsers.remove(OURS)
+    for path in args.extra_plugin:
+        V.ToolParserManager.import_tool_parser(str(Path(path).resolve()))
     if not parsers:
         print("no parser to benchmark", file=sys.stderr)
         return 2
