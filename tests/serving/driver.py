@@ -148,7 +148,6 @@ class ScriptedServing:
         return mc
 
     def _make_generate(self):
-        from tokenizers.decoders import DecodeStream
         from vllm.outputs import CompletionOutput, RequestOutput
 
         serving = self
@@ -158,25 +157,14 @@ class ScriptedServing:
             serving.prompts.append(prompt_ids)
             text = serving.next_text
             chunk, merge_eos = serving.next_chunking
-            backend = serving._backend
-            ids = serving.tokenizer.encode(text, add_special_tokens=False)
             delta_mode = getattr(sampling_params.output_kind, "name", "") == "DELTA"
-            # Group the generated ids into engine outputs: ``chunk`` tokens per output (vLLM's
-            # stream_interval / speculative decoding give several), EOS alone or merged into the
-            # last group.
-            groups = [ids[i:i + chunk] for i in range(0, len(ids), chunk)] or [[]]
-            if merge_eos:
-                groups[-1] = groups[-1] + [EOS_ID]
-            else:
-                groups = [g for g in groups if g] + [[EOS_ID]]
+            outputs = engine_outputs(serving.tokenizer, text, chunk, merge_eos,
+                                     skip_special_tokens=sampling_params.skip_special_tokens)
 
             async def gen():
-                ds = DecodeStream(skip_special_tokens=sampling_params.skip_special_tokens)
                 acc, acc_ids = "", []
-                for n, group in enumerate(groups):
-                    last = n == len(groups) - 1
-                    # The EOS stop token is not detokenized (vLLM drops the stop string).
-                    piece = "".join(ds.step(backend, t) or "" for t in group if t != EOS_ID)
+                for n, (piece, group) in enumerate(outputs):
+                    last = n == len(outputs) - 1
                     acc += piece
                     acc_ids.extend(group)
                     if not delta_mode and not last:
@@ -313,6 +301,27 @@ class ScriptedServing:
 
     def decode_prompt(self, i: int = -1) -> str:
         return self.tokenizer.decode(self.prompts[i], skip_special_tokens=False)
+
+
+def engine_outputs(tokenizer, text: str, chunk: int = 1, merge_eos: bool = False,
+                   skip_special_tokens: bool = True) -> list[tuple[str, list[int]]]:
+    """The scripted engine's outputs for ``text``: (delta text, token ids) per output.
+
+    ``chunk`` tokens per output; the EOS ``<|im_end|>`` ends the list, alone or (``merge_eos``)
+    in the last output. Text deltas are what vLLM's incremental detokenizer produces
+    (``DecodeStream``, ``None`` -> ``""``); the EOS stop token adds no text.
+    """
+    from tokenizers.decoders import DecodeStream
+
+    backend = getattr(tokenizer, "_tokenizer", None) or tokenizer.backend_tokenizer
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    groups = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
+    if merge_eos and groups:
+        groups[-1] = groups[-1] + [EOS_ID]
+    else:
+        groups.append([EOS_ID])
+    ds = DecodeStream(skip_special_tokens=skip_special_tokens)
+    return [("".join(ds.step(backend, t) or "" for t in g if t != EOS_ID), g) for g in groups]
 
 
 class ServingError(Exception):

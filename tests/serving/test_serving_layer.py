@@ -284,3 +284,62 @@ def test_echo_turn(runner, parser, case, source, request):
             for k, v in args.items():
                 piece = f"<parameter={k}>\n{_rendered(v)}\n</parameter>"
                 assert piece in prompt, f"echoed argument {k!r} did not reach the prompt intact:\n{prompt}"
+
+
+def _emulate(srv: ScriptedServing, parser: str, text: str, chunk: int, merge_eos: bool) -> dict:
+    """Feed the same engine outputs to a fresh parser directly and apply tests/serving/finish.py."""
+    from tests.serving.driver import _first, engine_outputs
+    from tests.serving.finish import apply_finish
+
+    tp = _first("vllm.tool_parsers", "vllm.entrypoints.openai.tool_parsers")
+    cls = tp.ToolParserManager.get_tool_parser(parser)
+    request = srv.request(tools=TOOLS, stream=True)
+    try:
+        p = cls(srv.tokenizer, request.tools)
+    except TypeError:
+        p = cls(srv.tokenizer)
+    if hasattr(p, "adjust_request"):
+        request = p.adjust_request(request)
+    if hasattr(p, "skip_reasoning_parsing"):
+        p.skip_reasoning_parsing = True
+    outputs = engine_outputs(srv.tokenizer, text, chunk, merge_eos,
+                             skip_special_tokens=getattr(request, "skip_special_tokens", True))
+    prev_text, prev_ids, chunks = "", [], []
+    for n, (delta, ids) in enumerate(outputs):
+        cur_text, cur_ids = prev_text + delta, prev_ids + ids
+        dm = p.extract_tool_calls_streaming(prev_text, cur_text, delta, prev_ids, cur_ids, ids, request)
+        if n == len(outputs) - 1:
+            dm = apply_finish(p, dm)
+        prev_text, prev_ids = cur_text, cur_ids
+        if dm is not None:
+            chunks.append({"choices": [{"delta": dm.model_dump(exclude_none=True)}]})
+    return collect(chunks)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("case", list(CASES))
+def test_finish_emulation_matches_serving(runner, parser, case, mode):
+    """tests/serving/finish.py reproduces what this vLLM's serving layer sends (for direct harnesses)."""
+    srv = runner.serving(parser)
+    text = CASES[case][0]
+    chunk, merge_eos = MODES[mode]
+    real = emulated = None
+    try:
+        real = collect(runner.run(srv.stream(text, tools=TOOLS, chunk=chunk, merge_eos=merge_eos)))
+    except ServingError as e:
+        real_error = e
+    try:
+        emulated = _emulate(srv, parser, text, chunk, merge_eos)
+    except Exception as e:
+        emulated_error = e
+    if real is None or emulated is None:  # the serving layer turns a parser exception into an error event
+        assert real is None and emulated is None, (
+            f"real: {real if real is not None else real_error}; emulated: "
+            f"{emulated if emulated is not None else repr(emulated_error)}")
+        return
+
+    def view(c):
+        return [("".join(x["name"]), "".join(x["arguments"]), len(x["id"])) for x in c["calls"]]
+
+    assert view(emulated) == view(real)
+    assert emulated["content"].strip() == real["content"].strip()
