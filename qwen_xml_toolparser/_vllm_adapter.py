@@ -186,7 +186,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
                 # A call is open and nothing is ready to send. Give vLLM's serving layer a
                 # tool-call delta anyway: if this turns out to be the last step (a stop string,
                 # the server's default max_tokens), it appends the JSON that closes the call.
-                return vc.DeltaMessage(tool_calls=[self._tool_call(len(self._sent) - 1, None, [])])
+                return vc.DeltaMessage(tool_calls=self._tool_call(len(self._sent) - 1, None, [], False))
             return None
         except Exception:
             return self._fail(delta_text)
@@ -244,14 +244,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
                 if index is not None:
                     if not final:
                         break
-                    tool_calls.append(self._tool_call(index, header, args))
+                    tool_calls += self._tool_call(index, header, args, final)
                     args = []
                 index, header = event.index, event
             taken += 1
         if taken < len(events):
             self._pending = events[taken:]
         if index is not None:
-            tool_calls.append(self._tool_call(index, header, args))
+            tool_calls += self._tool_call(index, header, args, final)
         if not tool_calls:
             text = "".join(content)
             return vc.DeltaMessage(content=text) if text else None
@@ -259,24 +259,30 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             return vc.DeltaMessage(content="".join(content), tool_calls=tool_calls)
         return vc.DeltaMessage(tool_calls=tool_calls)
 
-    def _tool_call(self, index: int, header: ToolCallStart | None, args: list[str]) -> Any:
+    def _tool_call(self, index: int, header: ToolCallStart | None, args: list[str], final: bool) -> list[Any]:
+        """The DeltaToolCall entries for one call, recording what is sent."""
         text = "".join(args)
-        if header is not None:  # the call's first chunk
-            assert self._core is not None
-            self.prev_tool_call_arr.append(_CallRecord(header.name, self._core, index))
-            self._sent.append(_SentArgs())
-            list.append(self.streamed_args_for_tool, self._sent[index])
-            self.current_tool_id = index
-            self.current_tool_name_sent = True
+        if header is None:
             self._sent[index].parts.append(text)
-            return vc.DeltaToolCall(
-                index=index,
-                id=header.id,
-                type="function",
-                function=vc.DeltaFunctionCall(name=header.name, arguments=text),
-            )
-        self._sent[index].parts.append(text)
-        return vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=text))
+            return [vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=text))]
+        assert self._core is not None  # the call's first chunk
+        self.prev_tool_call_arr.append(_CallRecord(header.name, self._core, index))
+        self._sent.append(_SentArgs())
+        list.append(self.streamed_args_for_tool, self._sent[index])
+        self.current_tool_id = index
+        self.current_tool_name_sent = True
+        if not final:
+            return [vc.DeltaToolCall(index=index, id=header.id, type="function",
+                                     function=vc.DeltaFunctionCall(name=header.name, arguments=""))]
+        # The last chunk of the stream: the header goes without "arguments". vLLM <= 0.22 rewrites a
+        # finishing chunk whose first tool call has arguments into "the rest of the last call"
+        # only, dropping content, other calls and headers; with arguments None it keeps the chunk.
+        entries = [vc.DeltaToolCall(index=index, id=header.id, type="function",
+                                    function=vc.DeltaFunctionCall(name=header.name))]
+        if text:
+            self._sent[index].parts.append(text)
+            entries.append(vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=text)))
+        return entries
 
     def _fail(self, delta_text: str) -> Any:
         """Log an internal error once and pass the rest of the output through as content."""
