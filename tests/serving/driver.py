@@ -117,6 +117,7 @@ class ScriptedServing:
         self.generation = stream_generation(self.version)
         self.next_text = ""
         self.next_chunking: tuple[int, bool] = (1, False)  # (tokens per engine output, EOS merged)
+        self.next_finish = "stop"  # or "length": no EOS, the last text output finishes the request
         self.prompts: list[list[int]] = []  # prompt token ids of every request, in order
         self.proto = _first("vllm.entrypoints.openai.chat_completion.protocol", "vllm.entrypoints.openai.protocol")
         self._build()
@@ -157,9 +158,11 @@ class ScriptedServing:
             serving.prompts.append(prompt_ids)
             text = serving.next_text
             chunk, merge_eos = serving.next_chunking
+            finish = serving.next_finish
             delta_mode = getattr(sampling_params.output_kind, "name", "") == "DELTA"
             outputs = engine_outputs(serving.tokenizer, text, chunk, merge_eos,
-                                     skip_special_tokens=sampling_params.skip_special_tokens)
+                                     skip_special_tokens=sampling_params.skip_special_tokens,
+                                     eos=finish == "stop")
 
             async def gen():
                 acc, acc_ids = "", []
@@ -172,7 +175,7 @@ class ScriptedServing:
                     out = CompletionOutput(
                         index=0, text=piece if delta_mode else acc,
                         token_ids=list(group) if delta_mode else list(acc_ids), cumulative_logprob=None,
-                        logprobs=None, finish_reason="stop" if last else None, stop_reason=None)
+                        logprobs=None, finish_reason=finish if last else None, stop_reason=None)
                     yield RequestOutput(
                         request_id=request_id, prompt=None, prompt_token_ids=prompt_ids or [1],
                         prompt_logprobs=None, outputs=[out], finished=last)
@@ -262,14 +265,19 @@ class ScriptedServing:
         return ChatCompletionRequest(**body)
 
     async def stream(self, text: str, messages=None, tools=None, raw: list | None = None,
-                     chunk: int = 1, merge_eos: bool = False, **kw) -> list[dict]:
+                     chunk: int = 1, merge_eos: bool = False, finish: str = "stop", **kw) -> list[dict]:
         """Stream ``text`` as the model output; return the parsed SSE ``data:`` payloads (without [DONE]).
 
         ``chunk`` tokens go out per engine output (1 = vLLM's default); with ``merge_eos`` the
         final EOS shares the last output with the last text tokens instead of coming alone.
+        ``finish="length"``: no EOS, the last text output carries ``finish_reason="length"`` and
+        the request has ``max_tokens`` = the number of generated tokens (a truncated output).
         """
         self.next_text = text
         self.next_chunking = (chunk, merge_eos)
+        self.next_finish = finish
+        if finish == "length":
+            kw.setdefault("max_tokens", len(self.tokenizer.encode(text, add_special_tokens=False)))
         res = await self.serving.create_chat_completion(self.request(messages, tools, stream=True, **kw))
         if not hasattr(res, "__aiter__"):
             raise ServingError(_dump(res))
@@ -293,6 +301,7 @@ class ScriptedServing:
         """Non-streaming request; return the ChatCompletionResponse as a dict."""
         self.next_text = text
         self.next_chunking = (1, False)
+        self.next_finish = "stop"
         res = await self.serving.create_chat_completion(self.request(messages, tools, stream=False, **kw))
         d = _dump(res)
         if "choices" not in d:
@@ -304,11 +313,11 @@ class ScriptedServing:
 
 
 def engine_outputs(tokenizer, text: str, chunk: int = 1, merge_eos: bool = False,
-                   skip_special_tokens: bool = True) -> list[tuple[str, list[int]]]:
+                   skip_special_tokens: bool = True, eos: bool = True) -> list[tuple[str, list[int]]]:
     """The scripted engine's outputs for ``text``: (delta text, token ids) per output.
 
     ``chunk`` tokens per output; the EOS ``<|im_end|>`` ends the list, alone or (``merge_eos``)
-    in the last output. Text deltas are what vLLM's incremental detokenizer produces
+    in the last output (no EOS with ``eos=False``). Text deltas are what vLLM's incremental detokenizer produces
     (``DecodeStream``, ``None`` -> ``""``); the EOS stop token adds no text.
     """
     from tokenizers.decoders import DecodeStream
@@ -316,7 +325,9 @@ def engine_outputs(tokenizer, text: str, chunk: int = 1, merge_eos: bool = False
     backend = getattr(tokenizer, "_tokenizer", None) or tokenizer.backend_tokenizer
     ids = tokenizer.encode(text, add_special_tokens=False)
     groups = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
-    if merge_eos and groups:
+    if not eos:
+        pass
+    elif merge_eos and groups:
         groups[-1] = groups[-1] + [EOS_ID]
     else:
         groups.append([EOS_ID])
