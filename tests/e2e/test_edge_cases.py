@@ -131,8 +131,8 @@ def test_cut_off_inside_a_call(openai_client, model, stream):
         assert text.startswith(r.content)
 
 
-def test_forced_output_field_is_what_the_model_says(openai_client, model):
-    """Harness self-check: without tools the forced text comes back verbatim as content."""
+def test_no_tools_means_no_parsing(openai_client, model):
+    """Without tools in the request, text that mentions <tool_call> comes back verbatim as content."""
     text = "<tool_call> is just text here; no tools were given.\n"
     r = openai_client.chat.completions.create(model=model, messages=USER,
                                               extra_body={"structured_outputs": forced_output(text, "split")},
