@@ -1,22 +1,43 @@
-# The two commands of the README's quick start: `make demo` and `make test`.
+# The two commands of the README's quick start are `make demo` and `make test`.
+# Everything installs itself (cached under ~/.cache/qwen-xml-toolparser, outside the checkout).
 SHELL := /bin/bash
 VLLM ?= 0.33.0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: demo test test-core bench-quick
+.PHONY: demo test test-core test-matrix test-e2e bench bench-quick parse-demo ci
 
-# Set up vLLM (CPU, cached) and stream a bundled model output through the real qwen_xml_safe plugin.
+# A real vLLM server (CPU, tiny random Qwen3) with the qwen_xml_safe plugin; a client streams a
+# tool call and prints it as a user sees it; everything is stopped by PID.
 demo:
+	bash scripts/e2e/demo.sh
+
+# The plugin through vLLM 0.33's ToolParserManager with a real Qwen tokenizer, the core, the
+# serving layer, and the benchmark script in its quick mode (no end-to-end server tests).
+test:
+	@venv=$$(bash ci/venv.sh $(VLLM)); \
+	$$venv/bin/python -m pytest tests -m "not e2e" -p no:cacheprovider -q -ra && \
+	$$venv/bin/python benchmarks/bench_streaming.py --quick
+
+# The core alone needs no vLLM: any Python with pytest and hypothesis.
+test-core:
+	python3 -m pytest tests/core -p no:cacheprovider -q
+
+# The same suite on every other vLLM of ci/matrix.txt (0.10.2 ... 0.31.0).
+test-matrix:
+	bash ci/matrix.sh $$(bash ci/venv.sh --list | grep -vx '$(VLLM)')
+
+# End to end: real vLLM server, OpenAI / Anthropic SDKs, LiteLLM proxy, on loopback.
+test-e2e:
+	bash scripts/e2e/run-tests.sh -ra
+
+# A bundled model output through the real plugin, delta by delta, without a server.
+parse-demo:
 	@venv=$$(bash ci/venv.sh $(VLLM)); \
 	tok=$$($$venv/bin/python -m tests.support.qwen_tokenizer); \
 	$$venv/bin/python -m qwen_xml_toolparser parse examples/outputs/write_file.txt \
 	    --tools examples/tools/coding_agent.json --stream --tokenizer $$tok
 
-# Set up vLLM (CPU, cached) and run the test suite (everything but the end-to-end server tests).
-test:
-	@venv=$$(bash ci/venv.sh $(VLLM)); \
-	$$venv/bin/python -m pytest tests -m "not e2e" -p no:cacheprovider -q -ra
+bench:
+	@venv=$$(bash ci/venv.sh $(VLLM)); $$venv/bin/python benchmarks/bench_streaming.py
 
-# The core alone needs no vLLM: any Python with pytest and hypothesis.
-test-core:
-	python3 -m pytest tests/core -p no:cacheprovider -q
+ci: test test-matrix test-e2e demo
