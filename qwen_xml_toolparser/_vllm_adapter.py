@@ -191,6 +191,20 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         except Exception:
             return self._fail(delta_text)
 
+    def get_remaining_unstreamed_args(self) -> str:
+        """Arguments of the last call parsed but not sent yet, closed to valid JSON.
+
+        vLLM 0.23+ appends this to the last tool call of a stream's final chunk; older
+        versions compute the same from ``prev_tool_call_arr`` themselves. Defined here so
+        that it exists (and is exact) on every version.
+        """
+        if not self.prev_tool_call_arr:
+            return ""
+        index = len(self.prev_tool_call_arr) - 1
+        expected = json.dumps(self.prev_tool_call_arr[index]["arguments"], ensure_ascii=False)
+        sent = self.streamed_args_for_tool[index]
+        return expected[len(sent) :] if expected.startswith(sent) else ""
+
     # ── helpers ──────────────────────────────────────────────────────────────
 
     def _tools(self, request: Any) -> Any:
