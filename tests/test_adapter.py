@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser import _compat as vc  # noqa: E402
+from tests.serving.finish import apply_finish  # noqa: E402
 
 PLUGIN = Path(__file__).resolve().parents[1] / "qwen_xml_toolparser" / "plugin.py"
 EOS = 151645
@@ -27,19 +28,24 @@ def parser_cls():
     return vc.ToolParserManager.get_tool_parser("qwen_xml_safe")
 
 
-def steps(parser, pieces, request, final_token=EOS):
-    """Drive the parser as vLLM's serving loop does, yielding each DeltaMessage as it comes."""
+def steps(parser, pieces, request, final_token=EOS, finish=False):
+    """Drive the parser as vLLM's serving loop does, yielding each DeltaMessage as it comes.
+    ``finish``: the last step is the stream's finishing chunk, completed as the installed vLLM's
+    serving layer does (tests/serving/finish.py)."""
     previous, ids = "", []
-    for delta, token in [(p, k) for k, p in enumerate(pieces)] + [("", final_token)]:
+    chunks = [(p, k) for k, p in enumerate(pieces)] + [("", final_token)]
+    for n, (delta, token) in enumerate(chunks):
         ids.append(token)
         message = parser.extract_tool_calls_streaming(previous, previous + delta, delta, ids[:-1], list(ids), [token], request)
         previous += delta
+        if finish and n == len(chunks) - 1:
+            message = apply_finish(parser, message)
         if message is not None:
             yield message
 
 
-def feed(parser, pieces, request, final_token=EOS):
-    return list(steps(parser, pieces, request, final_token))
+def feed(parser, pieces, request, final_token=EOS, finish=False):
+    return list(steps(parser, pieces, request, final_token, finish))
 
 
 def test_registered_eagerly_and_parses_xml_for_required_and_named(parser_cls):
@@ -86,9 +92,10 @@ def test_remainder_closes_a_call_cut_off_without_a_known_end(parser_cls):
     """If the end of the stream is not recognised, vLLM's remainder still closes the JSON."""
     request = vc.chat_request(TOOLS)  # no stop ids, no max_tokens: the last step looks ordinary
     parser = parser_cls(None, request.tools)
-    feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nunfinished value"], request, final_token=5)
-    streamed = parser.streamed_args_for_tool[0]
-    assert json.loads(streamed + parser.get_remaining_unstreamed_args()) == {"s": "unfinished value"}
+    messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nunfinished value"], request,
+                    final_token=5, finish=True)
+    args = "".join(c.function.arguments or "" for m in messages for c in m.tool_calls)
+    assert json.loads(args) == {"s": "unfinished value"}
 
 
 def test_max_tokens_ends_the_stream(parser_cls):
@@ -137,9 +144,16 @@ def test_general_plugin_entry_point_registers_in_the_api_server_process():
     in the API-server process, before it validates --tool-call-parser."""
     code = (
         "from vllm.engine.arg_utils import AsyncEngineArgs\n"
-        "from vllm.tool_parsers import ToolParserManager\n"
+        "try:\n"
+        "    from vllm.tool_parsers import ToolParserManager\n"
+        "except ImportError:  # vLLM < 0.13\n"
+        "    from vllm.entrypoints.openai.tool_parsers import ToolParserManager\n"
         "import argparse\n"
-        "assert 'qwen_xml_safe' not in ToolParserManager.list_registered()\n"
+        "def registered():\n"
+        "    if hasattr(ToolParserManager, 'list_registered'):\n"
+        "        return ToolParserManager.list_registered()\n"
+        "    return list(ToolParserManager.tool_parsers)  # older vLLM: no list_registered()\n"
+        "assert 'qwen_xml_safe' not in registered()\n"
         "try:\n"
         "    from vllm.utils.argparse_utils import FlexibleArgumentParser\n"
         "except ImportError:\n"
@@ -150,7 +164,7 @@ def test_general_plugin_entry_point_registers_in_the_api_server_process():
         "    # A CUDA build of vLLM on this CPU-only machine fails after loading the plugins,\n"
         "    # when it builds the device config; the plugins were loaded first.\n"
         "    assert 'device type' in str(exc), exc\n"
-        "print('qwen_xml_safe' in ToolParserManager.list_registered())\n"
+        "print('qwen_xml_safe' in registered())\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -161,14 +175,15 @@ def test_general_plugin_entry_point_registers_in_the_api_server_process():
 def test_unrecognised_end_still_closes_the_call(parser_cls, last):
     """A stop string or the server's default max_tokens ends the stream on an ordinary step.
 
-    vLLM (0.23+; older versions likewise) appends get_remaining_unstreamed_args() to the last tool
-    call of the final delta, so the final delta must carry one even when nothing else is ready."""
+    vLLM (0.23+) appends get_remaining_unstreamed_args() to the last tool call of the final delta
+    (older versions replace its arguments by the remainder they compute, if it has a tool call with
+    arguments), so the final delta must carry one even when nothing else is ready."""
     request = vc.chat_request(TOOLS)
     parser = parser_cls(None, request.tools)
     messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nvalue"], request, final_token=5)
     previous = "".join(m.content or "" for m in messages)
     final = parser.extract_tool_calls_streaming("", "", last, [], [5, 6], [6], request)
     assert final is not None and final.tool_calls, "no hook for the serving layer's remainder"
-    final.tool_calls[-1].function.arguments += parser.get_remaining_unstreamed_args()
+    final = apply_finish(parser, final)  # the serving layer completes the arguments
     args = "".join(c.function.arguments or "" for m in messages + [final] for c in m.tool_calls)
     assert json.loads(args)["s"] == "value" and previous == ""

@@ -121,7 +121,7 @@ def plugin_available() -> bool:
 
 @functools.cache
 def parser_class():
-    from vllm.tool_parsers import ToolParserManager
+    from qwen_xml_toolparser._compat import ToolParserManager  # vllm.tool_parsers from 0.13
 
     if PARSER_NAME == PLUGIN_PARSER_NAME:
         if not PLUGIN_PATH.exists():
@@ -131,21 +131,35 @@ def parser_class():
 
 
 def tool_parser_base_class():
-    from vllm.tool_parsers import ToolParser
+    from qwen_xml_toolparser._compat import ToolParser
 
     return ToolParser
 
 
 def tool_parser_manager():
-    from vllm.tool_parsers import ToolParserManager
+    from qwen_xml_toolparser._compat import ToolParserManager
 
     return ToolParserManager
+
+
+def registered_tool_parsers() -> list[str]:
+    """``ToolParserManager.list_registered()`` (older vLLM has only the ``tool_parsers`` dict)."""
+    mgr = tool_parser_manager()
+    if hasattr(mgr, "list_registered"):
+        return list(mgr.list_registered())
+    return list(mgr.tool_parsers)
 
 
 def vllm_version() -> str:
     import vllm
 
     return vllm.__version__
+
+
+def vllm_version_tuple() -> tuple[int, ...]:
+    from tests.serving.driver import vllm_version as version_tuple
+
+    return version_tuple()
 
 
 # ----------------------------------------------------------------------------- requests
@@ -156,7 +170,10 @@ def make_request(tools: list[dict] | None, tool_choice: Any = "default", **kw):
     ``{"type": "function", "function": {...}}``) or None. Without tools the
     request has ``tool_choice=None`` (which vLLM's serving layer treats as
     auto); with tools the default is ``"auto"``."""
-    from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    try:
+        from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
+    except ImportError:  # vLLM < 0.15
+        from vllm.entrypoints.openai.protocol import ChatCompletionRequest
 
     if tool_choice == "default":
         tool_choice = "auto" if tools else None
@@ -170,10 +187,30 @@ def make_request(tools: list[dict] | None, tool_choice: Any = "default", **kw):
 
 
 def new_parser(request, tools_for_constructor: Any = "request"):
-    """One parser per request, as vLLM 0.33 builds it: ``cls(tokenizer, request.tools)``."""
+    """One parser per request, as vLLM 0.33 builds it: ``cls(tokenizer, request.tools)``
+    (before 0.19 vLLM builds ``cls(tokenizer)``; an in-tree parser of such a version
+    takes no ``tools``, the plugin accepts both)."""
     cls = parser_class()
     tools = request.tools if tools_for_constructor == "request" else tools_for_constructor
+    if not _accepts(cls.__init__, "tools", positional=3):
+        return cls(tokenizer())
     return cls(tokenizer(), tools)
+
+
+def _accepts(fn, name: str, positional: int | None = None) -> bool:
+    """Does ``fn`` take the argument ``name`` (or at least ``positional`` positional arguments,
+    counting ``self``)?"""
+    import inspect
+
+    params = list(inspect.signature(fn).parameters.values())
+    if name in {p.name for p in params}:
+        return True
+    if any(p.kind is p.VAR_KEYWORD for p in params) and positional is None:
+        return True
+    if positional is not None:
+        pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return len(pos) >= positional or any(p.kind is p.VAR_POSITIONAL for p in params)
+    return False
 
 
 def adjusted_request(parser, request):
@@ -332,8 +369,10 @@ class Step:
     delta_text: str
     delta_ids: list[int]
     finished: bool
-    message: dict | None  # DeltaMessage.model_dump(exclude_none=True), after the wrapper's append
-    appended: str = ""  # what the serving layer appended from get_remaining_unstreamed_args()
+    message: dict | None  # DeltaMessage.model_dump(exclude_none=True), as the client gets it
+    appended: str = ""  # what the serving layer appended from get_remaining_unstreamed_args() (0.23+)
+    # on the finished chunk: what the parser itself returned, when the serving layer changed it
+    parser_message: dict | None = None
 
 
 @dataclass
@@ -361,6 +400,8 @@ class StreamRun:
         lines = [f"streamed {self.label()}: {len(self.steps)} chunks; input={self.text!r}"]
         for k, s in enumerate(self.steps[:max_steps]):
             extra = f" +appended {s.appended!r}" if s.appended else ""
+            if s.parser_message is not None and s.parser_message != s.message:
+                extra += f" (parser returned {json.dumps(s.parser_message, ensure_ascii=False)})"
             lines.append(f"  [{k}] {s.delta_text!r} ids={s.delta_ids}{' FIN' if s.finished else ''}"
                          f" -> {json.dumps(s.message, ensure_ascii=False) if s.message else None}{extra}")
         if len(self.steps) > max_steps:
@@ -399,13 +440,27 @@ class Reconstructor:
 
     def __init__(self, run: StreamRun) -> None:
         self.run = run
+        self.own_args: dict[int, str] = {}  # per index: what the parser itself streamed
+
+    def _sync_own(self) -> None:
+        for i in range(len(self.run.calls)):
+            self.run.parser_emitted[i] = self.own_args.get(i, "")
 
     def fail(self, k: int, why: str) -> None:
         raise ContractViolation(f"chunk {k}: {why}\n{self.run.describe()}")
 
-    def feed(self, k: int, msg: dict | None, finished: bool, appended: str) -> None:
+    def feed(self, k: int, msg: dict | None, finished: bool, own: dict | None = None) -> None:
+        """``msg``: what the client gets; ``own``: what the parser returned (they differ on the
+        finished chunk, where the serving layer completes the arguments), default ``msg``."""
         run = self.run
+        own = msg if own is None else own
+        for tc in (own or {}).get("tool_calls") or []:
+            idx = tc.get("index")
+            args = (tc.get("function") or {}).get("arguments")
+            if isinstance(idx, int) and isinstance(args, str):
+                self.own_args[idx] = self.own_args.get(idx, "") + args
         if msg is None:
+            self._sync_own()
             return
         tcs = msg.get("tool_calls") or []
         if msg.get("content") is None and not tcs:
@@ -446,10 +501,7 @@ class Reconstructor:
                 run.calls[idx].arguments += args or ""
             else:
                 self.fail(k, f"tool call index {idx} out of sequence ({len(run.calls)} calls so far): {tc}")
-            own = args or ""
-            if appended and j == len(tcs) - 1:
-                own = own[: len(own) - len(appended)] if own.endswith(appended) else own
-            run.parser_emitted[idx] += own
+        self._sync_own()
         for i, c in enumerate(run.calls):
             if not run.arg_prefixes[i] or run.arg_prefixes[i][-1] != c.arguments:
                 run.arg_prefixes[i].append(c.arguments)
@@ -513,20 +565,41 @@ def stream(text: str, tools: list[dict] | None = None, mode: str = "token", seed
                 raise ContractViolation(
                     f"chunk {k}: extract_tool_calls_streaming raised {type(e).__name__}: {e}\n"
                     f"{run.describe()}") from e
+            own = _dump(msg)
             appended = ""
-            if ch.finished and msg is not None and msg.tool_calls and msg.tool_calls[-1].function:
-                last = msg.tool_calls[-1].function
-                appended = parser.get_remaining_unstreamed_args()
-                last.arguments = (last.arguments or "") + appended
-            dumped = _dump(msg)
-            run.steps.append(Step(ch.text, list(ch.ids), ch.finished, dumped, appended))
-            rec.feed(k, dumped, ch.finished, appended)
+            if ch.finished:
+                msg = _finish(parser, msg)
+                dumped = _dump(msg)
+                appended = _appended(own, dumped)
+            else:
+                dumped = own
+            run.steps.append(Step(ch.text, list(ch.ids), ch.finished, dumped, appended,
+                                  own if ch.finished else None))
+            rec.feed(k, dumped, ch.finished, own)
             _check_state(run, parser, k, ch.finished)
             prev_text, prev_ids = cur_text, cur_ids
         run.final_prev_tool_call_arr = list(getattr(parser, "prev_tool_call_arr", []) or [])
         run.final_streamed_args_for_tool = list(getattr(parser, "streamed_args_for_tool", []) or [])
     run.logs = list(logs)
     return run
+
+
+def _finish(parser, msg):
+    """What the installed vLLM's serving layer makes of the finished chunk's DeltaMessage
+    (tests/serving/finish.py: four generations, checked against the real serving layer)."""
+    from tests.serving.finish import apply_finish
+
+    return apply_finish(parser, msg)
+
+
+def _appended(own: dict | None, final: dict | None) -> str:
+    """The text the serving layer appended to the last tool call's arguments (0.23+), if any."""
+    try:
+        a = own["tool_calls"][-1]["function"].get("arguments") or ""
+        b = final["tool_calls"][-1]["function"].get("arguments") or ""
+    except (TypeError, KeyError, IndexError):
+        return ""
+    return b[len(a):] if b.startswith(a) and len(own["tool_calls"]) == len(final["tool_calls"]) else ""
 
 
 def parse_whole(text: str, tools: list[dict] | None = None, request=None) -> WholeRun:
@@ -547,19 +620,46 @@ def parse_whole(text: str, tools: list[dict] | None = None, request=None) -> Who
 # ----------------------------------------------------------------------------- real serving path
 
 
+def delegating_parser_missing() -> str | None:
+    """Why vLLM's composed ``Parser`` (``vllm.parser``: ``ParserManager.get_parser`` ->
+    ``DelegatingParser`` with ``parse_delta(..., finished=)`` and ``parse``) cannot be used on
+    the installed version, or None. It is the serving path from 0.23 on; 0.16 - 0.22 have an
+    earlier ``vllm.parser`` that the serving layer does not use for tool calls (no ``finished``,
+    no ``parse``), before 0.16 there is none. tests/serving drives ``OpenAIServingChat`` there."""
+    import inspect
+
+    try:
+        from vllm.parser.abstract_parser import DelegatingParser
+        from vllm.parser.parser_manager import ParserManager
+    except ImportError as e:
+        return f"vLLM {vllm_version()} has no vllm.parser DelegatingParser ({e}); it is the serving path from 0.23"
+    if (not hasattr(ParserManager, "get_parser") or not hasattr(DelegatingParser, "parse")
+            or "finished" not in inspect.signature(DelegatingParser.parse_delta).parameters):
+        return (f"vLLM {vllm_version()}: vllm.parser's DelegatingParser has no parse()/parse_delta(finished=) "
+                "(the serving path through it exists from 0.23)")
+    return None
+
+
 def real_parser_class(tool_parser_name: str = "default", reasoning_parser_name: str | None = None):
-    """The composed ``DelegatingParser`` subclass vLLM's server would use."""
+    """The composed ``DelegatingParser`` subclass vLLM's server would use (0.23+; the caller
+    checks ``delegating_parser_missing()`` first)."""
     from vllm.parser.parser_manager import ParserManager
 
     parser_class()  # make sure the plugin is imported/registered
     name = PARSER_NAME if tool_parser_name == "default" else tool_parser_name
-    return ParserManager.get_parser(
+    kwargs = dict(
         tool_parser_name=name,
         reasoning_parser_name=reasoning_parser_name,
         enable_auto_tools=True,
         model_name="qwen3-coder",
-        tokenizer=tokenizer(),
+        tokenizer=tokenizer(),  # 0.33+
     )
+    import inspect
+
+    params = inspect.signature(ParserManager.get_parser).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return ParserManager.get_parser(**kwargs)
 
 
 def stream_real(text: str, tools: list[dict] | None = None, mode: str = "token", seed: int = 0,
