@@ -512,10 +512,17 @@ class StreamParser:
                     self._consume(n)
                     self._finish_value()  # the output ended inside the value
                     return False
-                keep = 1 if buf.endswith("\n") else 0
+                keep = 1 if buf[-1:] == "\n" else 0
                 if n - keep:
-                    self._value_piece(buf[: n - keep])
-                    self._consume(n - keep)
+                    piece = buf[: n - keep]
+                    if self._mode == _STRING:  # the hot path, inlined: stream the piece
+                        self._value_empty = False
+                        self._value_text.parts.append(piece)  # type: ignore[union-attr]
+                        self._out.append(ArgumentsDelta(self._call.index, escape_chunk(piece)))  # type: ignore[union-attr]
+                    else:
+                        self._value_piece(piece)
+                    self._buf = buf[n - keep :]
+                    self._offset += n - keep
                 return False
             line_start = buf[lt - 1] == "\n" if lt else self._value_empty
             closer = sc.value_closer(buf, lt, line_start, final, self._implicit_param)

@@ -135,7 +135,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         self._init_tools = tools
         self.prev_tool_call_arr: list[dict[str, Any]] = []
         self.streamed_args_for_tool: list[str] = _StreamedArgs()
-        self._stop_ids = self._eos_ids(tokenizer)
+        self._stop_ids = self._eos_ids(tokenizer)  # a delta ending in one of these ends the stream
+        self._max_tokens: int | None = None
         self._core: StreamParser | None = None
         self._pending: list[Event] = []
         self._sent: list[_SentArgs] = []
@@ -171,15 +172,24 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         try:
             core = self._core
             if core is None:
-                core = self._core = StreamParser(self._tools(request), id_factory=_tool_call_id)
+                core = self._start_stream(request)
             events = core.feed(delta_text) if delta_text else []
             self._seen += len(delta_text)
-            final = self._is_final(delta_token_ids, current_token_ids, request)
+            final = bool(delta_token_ids) and delta_token_ids[-1] in self._stop_ids or (
+                self._max_tokens is not None and len(current_token_ids) >= self._max_tokens
+            )
             if final:
                 events += core.finish()
             if self._pending:
                 events = self._pending + events
                 self._pending = []
+            elif len(events) == 1 and type(events[0]) is ArgumentsDelta and not final:
+                # The hot path: one more piece of an argument value.
+                event = events[0]
+                self._sent[event.index].parts.append(event.text)
+                return vc.DeltaMessage(tool_calls=[
+                    vc.DeltaToolCall(index=event.index, function=vc.DeltaFunctionCall(arguments=event.text))
+                ])
             if events:
                 return self._message(events, final)
             if self._sent and len(self._sent) == core.calls_started and core.closing_text():
@@ -226,16 +236,15 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         ids.update(vocab[token] for token in _EOS_TOKENS if token in vocab)
         return frozenset(ids)
 
-    def _is_final(self, delta_token_ids: Sequence[int], current_token_ids: Sequence[int], request: Any) -> bool:
-        if delta_token_ids:
-            last = delta_token_ids[-1]
-            if last in self._stop_ids:
-                return True
-            stop_ids = getattr(request, "stop_token_ids", None)
-            if stop_ids and last in stop_ids:
-                return True
-        limit = getattr(request, "max_completion_tokens", None) or getattr(request, "max_tokens", None)
-        return bool(limit) and len(current_token_ids) >= limit
+    def _start_stream(self, request: Any) -> StreamParser:
+        """Read what the stream needs from the request once, on its first delta."""
+        fields = getattr(request, "__dict__", {})  # no deprecation warning for max_tokens
+        stop_ids = fields.get("stop_token_ids") or ()
+        self._stop_ids = self._stop_ids.union(i for i in stop_ids if isinstance(i, int))
+        limit = fields.get("max_completion_tokens") or fields.get("max_tokens")
+        self._max_tokens = limit if isinstance(limit, int) and limit > 0 else None
+        self._core = StreamParser(self._tools(request), id_factory=_tool_call_id)
+        return self._core
 
     def _message(self, events: list[Event], final: bool) -> Any:
         """Build one DeltaMessage from the events that fit in it; keep the rest pending."""
