@@ -278,6 +278,10 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         if not tool_calls:
             text = "".join(content)
             return vc.DeltaMessage(content=text) if text else None
+        if final and (content or len(tool_calls) > 1) and tool_calls[0].function.arguments is not None:
+            # vLLM <= 0.22 rewrites a stream's last chunk whose first tool call has arguments into
+            # "the rest of the last call" alone. A first entry without arguments keeps the chunk.
+            tool_calls.insert(0, vc.DeltaToolCall(index=tool_calls[0].index, function=vc.DeltaFunctionCall()))
         if content:
             return vc.DeltaMessage(content="".join(content), tool_calls=tool_calls)
         return vc.DeltaMessage(tool_calls=tool_calls)
