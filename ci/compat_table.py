@@ -71,7 +71,7 @@ def table(results: dict[str, str] | None = None) -> str:
 def last_results() -> dict[str, str]:
     import os
 
-    logs = Path(os.environ.get("QXT_CACHE", Path.home() / ".cache" / "qwen-xml-toolparser")) / "matrix-logs"
+    logs = Path(os.environ.get("QXT_CACHE", Path.home() / ".cache" / "qwen-xml-toolparser")) / "matrix-logs" / "latest"
     out = {}
     for v, _ in versions():
         row = logs / f"{v}.row"

@@ -6,14 +6,22 @@
 # (pytest tests -m "not e2e"). Prints a table with the setup and test time per version and
 # exits non-zero if any version failed. PYTEST_ARGS adds pytest arguments (e.g. "-x");
 # QXT_MATRIX_JOBS=2 runs two versions at a time.
-# Logs: ${QXT_CACHE:-~/.cache/qwen-xml-toolparser}/matrix-logs/<version>.log
+# Logs: ${QXT_CACHE:-~/.cache/qwen-xml-toolparser}/matrix-logs/<run>/<version>.log (one directory per
+# run, so concurrent runs do not clobber each other; matrix-logs/latest points at the newest; the
+# 10 newest runs are kept).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
-logs=${QXT_CACHE:-$HOME/.cache/qwen-xml-toolparser}/matrix-logs
+root=${QXT_CACHE:-$HOME/.cache/qwen-xml-toolparser}/matrix-logs
+logs="$root/$(date +%Y%m%dT%H%M%S)-$$"
 mkdir -p "$logs"
+ln -sfn "$logs" "$root/latest"
+# keep the 10 newest runs
+find "$root" -mindepth 1 -maxdepth 1 -type d -name '20*' | sort | head -n -10 | xargs -r rm -rf
+# files of the single-directory layout used before
+rm -f "$root"/*.log "$root"/*.row
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || mapfile -t versions < <(bash "$here/venv.sh" --list)
 
