@@ -11,7 +11,7 @@ from tests.support import vllm_driver as drv
 THOROUGH = os.environ.get("QXT_THOROUGH", "") not in ("", "0")
 # Debug knob: QXT_FINISHES=stop,stop-merged,length restricts the finish modes
 # used by every suite (default: all of vllm_driver.FINISHES).
-FINISHES = tuple(f for f in os.environ.get("QXT_FINISHES", ",".join(drv.FINISHES)).split(",") if f)
+FINISHES = tuple(f for f in os.environ.get("QXT_FINISHES", ",".join(drv.supported_finishes())).split(",") if f)
 
 _stream_memo: dict = {}
 _whole_memo: dict = {}

@@ -81,6 +81,21 @@ EOS_ID = 151645  # <|im_end|>
 SPLIT_IDS = frozenset({151657, 151658, 151667, 151668})  # <tool_call> </tool_call> <think> </think>
 MODES = ("whole", "special", "token", "random", "char")
 FINISHES = ("stop", "stop-merged", "length", "length-unknown")
+
+
+def supported_finishes() -> tuple[str, ...]:
+    """The finish modes the installed vLLM can get right.
+
+    Known limit (README, docs/compat-notes.md §5): vLLM 0.10 - 0.13 (stream-finishing generation A)
+    replace a stream's last chunk whose first tool call has arguments with "the rest of the last
+    call", dropping its id and name. When the end of the stream cannot be recognised by the parser
+    ("length-unknown": a stop string, the server's default max_tokens) and the last engine output
+    carries a call's header, no chunk layout keeps both the header and the closing remainder. That
+    finish mode is therefore not run on those versions.
+    """
+    if vllm_version_tuple() < (0, 14):
+        return tuple(f for f in FINISHES if f != "length-unknown")
+    return FINISHES
 PROMPT = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
 
 
