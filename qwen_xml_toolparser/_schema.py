@@ -223,7 +223,8 @@ class FunctionSchema:
         self.name = name
         root = parameters if isinstance(parameters, Mapping) else {}
         self._resolver = Resolver(root)
-        props = self._resolver.deref(root).get("properties") if isinstance(root, Mapping) else None
+        resolved = self._resolver.deref(root)
+        props = resolved.get("properties") if isinstance(resolved, Mapping) else None
         self._params: Mapping[str, Any] = props if isinstance(props, Mapping) else {}
         self._cache: dict[str, ValueType] = {}
 
