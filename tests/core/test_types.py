@@ -132,3 +132,13 @@ def test_huge_literals_are_bounded():
     assert call_value({"type": "array"}, deep) == deep  # too deep for json and literal_eval: kept
     big = "9" * 5000
     assert call_value(I, big) == big  # beyond Python's int/str limit: kept as a string
+
+
+@pytest.mark.parametrize("tools", [
+    [{"type": "function", "function": {"name": "f", "parameters": {"$ref": "#/x", "x": [1]}}}],
+    [{"function": {"name": "f", "parameters": "junk"}}, "junk", None, 3],
+    [{"type": "function", "function": {"name": "f", "parameters": {"properties": {"a": {"anyOf": "x", "type": 5}}}}}],
+])
+def test_malformed_tool_schemas_mean_no_types(tools):
+    text = "<tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>\n</tool_call>"
+    assert check(text, tools)[1] == [("f", {"a": "1"})]
