@@ -23,6 +23,7 @@ import argparse
 import cProfile
 import gc
 import io
+import math
 import pstats
 import statistics
 import sys
@@ -115,6 +116,24 @@ def main():
         print(f"    core StreamParser.feed alone  {core:6.2f}")
         print(f"    adapter + delta objects       {full - core:6.2f}")
     print(f"    floor (one argument DeltaMessage) {floor:6.2f}")
+    DM, DTC, DFC = bs.V.DeltaMessage, bs.V.DeltaToolCall, bs.V.DeltaFunctionCall
+    frag = [d for d in wl.deltas if d][:500]
+    for label, build in (
+            ("nested objects (the floor)",
+             lambda f: DM(tool_calls=[DTC(index=0, function=DFC(arguments=f))])),
+            ("from dicts, validated by pydantic",
+             lambda f: DM(tool_calls=[{"index": 0, "function": {"arguments": f}}])),
+            ("model_construct (no validation)",
+             lambda f: DM.model_construct(tool_calls=[DTC.model_construct(
+                 index=0, function=DFC.model_construct(arguments=f))]))):
+        best = math.inf
+        for _ in range(a.repeats):
+            gc.collect()
+            t0 = pc()
+            for k in range(5000):
+                build(frag[k % len(frag)])
+            best = min(best, (pc() - t0) / 5000 / 1e3)
+        print(f"    building the delta {label:38s} {best:6.2f}")
 
     p, req, engine = bs.make_parser(a.parser, tok, wl)
     prof = cProfile.Profile()
