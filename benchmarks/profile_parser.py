@@ -165,10 +165,11 @@ def main():
             from qwen_xml_toolparser import _parser, _vllm_adapter
 
             cls = _vllm_adapter.QwenXmlSafeToolParser
-            targets = [cls.extract_tool_calls_streaming, cls._message, cls._tool_call,
-                       cls._is_final, _parser.StreamParser.feed, _parser.StreamParser._on_value,
-                       _parser.StreamParser._value_piece, _parser.StreamParser._consume,
-                       _parser.StreamParser._args]
+            sp = _parser.StreamParser
+            names = [(cls, "extract_tool_calls_streaming"), (cls, "_message"), (cls, "_tool_call"),
+                     (cls, "_is_final"), (sp, "feed"), (sp, "_on_value"), (sp, "_value_piece"),
+                     (sp, "_consume"), (sp, "_args")]
+            targets = [getattr(o, n) for o, n in names if hasattr(o, n)]
         for t in targets:
             lp.add_function(t)
         p, req, engine = bs.make_parser(a.parser, tok, wl)
