@@ -348,9 +348,23 @@ def remaining_unstreamed(p) -> str:
     return expected[len(actual):] if expected.startswith(actual) else ""
 
 
+try:  # the per-version copy of the serving layer's finishing logic (vLLM 0.10 - 0.33)
+    from tests.serving.finish import apply_finish as _apply_finish
+except Exception:  # noqa: BLE001
+    _apply_finish = None
+
+
 def finalize(p, dm, engine):
-    """0.33 Parser.finalize_generation + _flush_engine_parsers for a tool-only stream."""
-    if dm is not None and dm.tool_calls and dm.tool_calls[-1].function:
+    """What the serving layer does to the final delta of a tool-call stream.
+
+    vLLM 0.23+ (``Parser.finalize_generation``): ``get_remaining_unstreamed_args()`` appended to
+    the last tool call of the delta; older versions replace the delta by the remainder they
+    compute themselves (``tests/serving/finish.py`` holds all four generations and is used when
+    importable). Then, on 0.33, ``finish_streaming()`` of engine-based parsers is merged in.
+    """
+    if _apply_finish is not None:
+        dm = _apply_finish(p, dm)
+    elif dm is not None and dm.tool_calls and dm.tool_calls[-1].function:
         last = dm.tool_calls[-1].function
         last.arguments = (last.arguments or "") + remaining_unstreamed(p)
     if engine and hasattr(p, "finish_streaming"):
