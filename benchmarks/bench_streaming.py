@@ -29,8 +29,8 @@ arguments (types included), names and ids are sent once, and prose before a call
 
 Run from the repository root with the vLLM venv's python::
 
-    python benchmarks/bench_streaming.py                      # full run (~10-15 min on 2 cores)
-    python benchmarks/bench_streaming.py --quick              # CI: tiny sizes, 1 repeat, no plot
+    python benchmarks/bench_streaming.py                      # full run (~1 min on a quiet 2-core machine)
+    python benchmarks/bench_streaming.py --quick              # CI: tiny sizes, 1 repeat, no plot (~18 s)
     python benchmarks/bench_streaming.py --json out.json --plot benchmarks/latency_32k.png
 
 No timing is asserted anywhere. The exit code is 1 only when a correctness check fails for
