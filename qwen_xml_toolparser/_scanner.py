@@ -158,7 +158,6 @@ PARAM = "param"  # </parameter>: the value ends, the function goes on
 FUNCTION = "function"  # </function> without </parameter>: value and function end
 CALL = "call"  # </tool_call> without </parameter> and </function>
 NEXT_PARAM = "next_param"  # a new <parameter=NAME> line without </parameter>
-EOS = "eos"  # the output ended inside the value
 
 
 def value_closer(

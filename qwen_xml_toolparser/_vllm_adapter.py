@@ -319,11 +319,10 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         )
         tool_calls = []
         try:  # close a call whose arguments are open, so that they stay valid JSON
-            if self._core is not None and self._sent and self._core.closing_text():
+            closing = self._core.closing_text() if self._core is not None and self._sent else ""
+            if closing:
                 index = len(self._sent) - 1
-                sent = self._sent[index].text()
-                json.loads(sent + self._core.closing_text())
-                closing = self._core.closing_text()
+                json.loads(self._sent[index].text() + closing)  # only send a closer that closes
                 self._sent[index].parts.append(closing)
                 tool_calls.append(vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=closing)))
         except Exception:
