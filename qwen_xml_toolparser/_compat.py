@@ -116,3 +116,23 @@ def chat_request(tools: Any, **fields: Any) -> Any:
         "vllm.entrypoints.openai.protocol",
     )
     return request_cls(model="qwen", messages=[{"role": "user", "content": "-"}], tools=tools, **fields)
+
+
+_TELLS_NO_REASONING: bool | None = None
+
+
+def tells_no_reasoning_parser() -> bool:
+    """Whether this vLLM sets ``skip_reasoning_parsing`` on the tool parser when no reasoning
+    parser is configured (``vllm.parser.abstract_parser.Parser.__init__``, 0.31+).
+
+    Where it does, a tool parser that was not told runs next to a reasoning parser.
+    """
+    global _TELLS_NO_REASONING
+    if _TELLS_NO_REASONING is None:
+        try:
+            from vllm.parser.abstract_parser import Parser
+
+            _TELLS_NO_REASONING = "skip_reasoning_parsing" in inspect.getsource(Parser.__init__)
+        except Exception:  # no vllm.parser (< 0.16), or no source to read
+            _TELLS_NO_REASONING = False
+    return _TELLS_NO_REASONING

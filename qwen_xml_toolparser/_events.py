@@ -48,8 +48,9 @@ class ArgumentsDelta:
 class ToolCallEnd:
     """Call ``index`` is complete; its arguments text is now valid JSON.
 
-    ``truncated`` is true when the output ended inside the call (no
-    ``</function>`` and no ``</tool_call>``): the parser closed the JSON itself.
+    ``truncated`` is true when the output ended inside one of the call's
+    values (or a parameter header): the parser closed the JSON itself. A call
+    that ends with the output after its last value closed is not truncated.
     """
 
     index: int

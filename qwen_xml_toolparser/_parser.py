@@ -52,7 +52,8 @@ __all__ = ["ParserFinishedError", "StreamParser"]
 logger = logging.getLogger("qwen_xml_toolparser")
 
 _WS = " \t\r\n"
-_CONTENT_MARKERS = (sc.CALL_START, sc.CALL_END, sc.FUNCTION_START, sc.THINK_START, sc.THINK_END)
+_CONTENT_MARKERS = (sc.CALL_START, sc.CALL_END, sc.FUNCTION_START)
+_THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 
@@ -143,6 +144,8 @@ class StreamParser:
 
     ``tools`` is the request's tool list (OpenAI chat-completions or Responses
     shapes); it drives type coercion. ``id_factory`` makes tool-call ids.
+    ``<think>`` / ``</think>`` are content as written unless ``drop_think``
+    (a reasoning parser handles reasoning; stray markers are then dropped).
     """
 
     def __init__(
@@ -150,7 +153,9 @@ class StreamParser:
         tools: Iterable[Any] | None = None,
         *,
         id_factory: Callable[[], str] = _default_id,
+        drop_think: bool = False,
     ) -> None:
+        self._content_markers = _CONTENT_MARKERS + _THINK_MARKERS if drop_think else _CONTENT_MARKERS
         self._schemas = function_schemas(tools)
         self._new_id = id_factory
         self._buf = ""
@@ -168,6 +173,8 @@ class StreamParser:
         self._block_offset = 0  # where the current call's markup starts
         self._block_head = ""  # markup consumed before the call header completed
         self._unfinished: int | None = None
+        self._cut_off = False  # finish(cut_off=True): the token limit ended the output
+        self._value_cut = False  # the output ended inside a value or a parameter header
         # the current parameter
         self._key = ""
         self._mode = _DISCARD
@@ -194,17 +201,25 @@ class StreamParser:
             pass
         return out
 
-    def finish(self) -> list[Event]:
-        """Signal the end of the output; release held text and close what is open."""
+    def finish(self, cut_off: bool = False) -> list[Event]:
+        """Signal the end of the output; release held text and close what is open.
+
+        ``cut_off``: the token limit ended the output, not the model. A value
+        that was not emitted yet (a number, an object, ...) and was open at the
+        end is then left out instead of being completed from its beginning.
+        A call open at the end is closed either way; its ``ToolCallEnd`` is
+        ``truncated`` when the output ended inside one of its values.
+        """
         if self._finished:
             raise ParserFinishedError("finish() called twice: use a new StreamParser for each output")
         self._finished = True
+        self._cut_off = cut_off
         out: list[Event] = []
         self._out = out
         while self._state(True):
             pass
         if self._call is not None:  # the output ended inside a call
-            self._end_call(truncated=True)
+            self._end_call(truncated=self._value_cut)
         if self._ws_held and not self._after_call:
             out.append(ContentDelta(self._ws_held))
         self._ws_held = ""
@@ -232,7 +247,7 @@ class StreamParser:
         """Where the markup of a call starts when the output ended before its header did.
 
         Such markup (``<tool_call>``, ``<tool_call><function=na``) produces no
-        event; a non-streaming reader keeps it as content, from this offset.
+        event and is not content (in either mode); this is where it starts.
         """
         return self._unfinished
 
@@ -303,7 +318,7 @@ class StreamParser:
             return True
         if self._fences.inside:
             return self._literal("<")
-        for marker in _CONTENT_MARKERS:
+        for marker in self._content_markers:
             found = sc.match_tag(buf, 0, marker, final)
             if found is sc.NEED_MORE:
                 return False
@@ -318,7 +333,7 @@ class StreamParser:
 
     def _content_marker(self, marker: str, final: bool) -> bool:
         buf = self._buf
-        if marker in (sc.THINK_START, sc.THINK_END):  # reasoning markup never reaches content
+        if marker in _THINK_MARKERS:  # drop_think: reasoning markup never reaches content
             self._consume(len(marker))
             return True
         if marker == sc.CALL_END:
@@ -437,6 +452,8 @@ class StreamParser:
         # Text that is not markup inside a function body is not content: drop it.
         nxt = buf.find("<", 1)
         dropped = buf if nxt < 0 else buf[:nxt]
+        if final and nxt < 0 and sc.PARAM_START.startswith(buf):
+            self._value_cut = True  # the output ended inside the next parameter's header
         logger.debug("dropping %d characters of text inside a function body", len(dropped))
         self._consume(len(dropped))
         return True
@@ -450,6 +467,7 @@ class StreamParser:
             return True
         if header[1] == len(self._buf):
             self._consume(len(self._buf))  # the output ended inside a parameter header
+            self._value_cut = True
             self._state = self._on_function_body
             return True
         name, _, end = header
@@ -507,10 +525,13 @@ class StreamParser:
         while True:
             lt = buf.find("<", pos)
             if lt < 0:
-                if final:
+                if final:  # the output ended inside the value
+                    self._value_cut = True
+                    if self._cut_off and self._mode != _STRING:
+                        self._mode = _DISCARD  # never complete a cut number, object, ... from its start
                     self._value_piece(buf[:-1] if buf.endswith("\n") else buf)
                     self._consume(n)
-                    self._finish_value()  # the output ended inside the value
+                    self._finish_value()
                     return False
                 keep = 1 if buf[-1:] == "\n" else 0
                 if n - keep:

@@ -78,7 +78,8 @@ def test_plugin_loads_like_vllm(driver):
     assert issubclass(cls, driver.tool_parser_base_class())
     assert "qwen_xml_safe" in driver.registered_tool_parsers()
     assert cls.supports_required_and_named is False
-    assert getattr(cls, "engine_based_streaming", False) is False
+    # vLLM 0.33+: delta text only (no accumulated text per call) and finish_streaming() at the end
+    assert cls.engine_based_streaming is True and callable(cls.finish_streaming)
 
 
 def test_constructor_without_tools(driver):
