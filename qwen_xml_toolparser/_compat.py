@@ -136,3 +136,8 @@ def tells_no_reasoning_parser() -> bool:
         except Exception:  # no vllm.parser (< 0.16), or no source to read
             _TELLS_NO_REASONING = False
     return _TELLS_NO_REASONING
+
+
+# vLLM < 0.12 reports finish_reason "tool_calls" for a non-streaming response whenever the tool
+# parser says ``tools_called``, even with no call; later versions count the calls.
+TOOLS_CALLED_SETS_FINISH_REASON = (0,) < _version_tuple(VLLM_VERSION) < (0, 12)

@@ -172,7 +172,9 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         ]
         # With no call, vLLM's serving layer shows the raw output unless tools_called is set; set it
         # when call markup was left out of the content (an unfinished or cut-off call at the end).
-        dropped = not calls and result.content != model_output and bool(model_output.strip())
+        # Not before 0.12, where that would also turn finish_reason "length" into "tool_calls".
+        dropped = not calls and result.content != model_output and bool(model_output.strip()) and (
+            not vc.TOOLS_CALLED_SETS_FINISH_REASON)
         return vc.ExtractedToolCallInformation(tools_called=bool(calls) or dropped, tool_calls=calls,
                                                content=result.content)
 

@@ -102,6 +102,23 @@ def cut_stream_finish_reason() -> str:
     return "length" if vllm_version() >= (0, 31) else "tool_calls"
 
 
+def whole_cut_call_finish_reason() -> str:
+    """Non-streaming response holding a call whose output was cut by max_tokens (its values all
+    closed): 0.33 reports "length" (``resolve_finish_reason``), earlier versions "tool_calls"."""
+    try:
+        from vllm.entrypoints.serve.utils.tool_calls_utils import resolve_finish_reason  # noqa: F401
+    except ImportError:
+        return "tool_calls"
+    return "length"
+
+
+def whole_shows_raw_output(content: str) -> bool:
+    """vLLM < 0.12: with no call the serving layer shows the parser's content only when it is not
+    empty, else the raw output; the parser cannot ask for its own without turning finish_reason
+    into "tool_calls" (docs/behaviour.md)."""
+    return vllm_version() < (0, 12) and not content
+
+
 def flushes_tool_parser() -> bool:
     """vLLM calls ``finish_streaming()`` of an engine-based tool parser at the end (0.33)."""
     try:
@@ -117,16 +134,21 @@ TWO_CALLS = "Checking both.\n" + _call("read_file", {"path": "a.txt"}) + "\n" + 
 
 
 @pytest.mark.parametrize("chunk", [100000, 1, 4])
-def test_1_stop_string_after_two_calls_in_the_last_delta(srv, stop_string, chunk):
+def test_1_stop_string_after_two_calls_in_the_last_delta(srv, stop_string, chunk, request):
     """vLLM 0.33: the last delta (``finished=True``, no EOS id, below max_tokens) carries text and
     two whole calls; finish_streaming() releases the second one. Versions without an end signal
     for a stop string lose what the parser still held (the second call, when it came in the same
     delta): documented in docs/behaviour.md."""
-    got = stream(srv, TWO_CALLS, chunk=chunk, max_tokens=1000)
-    content, calls = streamed_view(got)
     want = [("read_file", {"path": "a.txt"}), ("read_file", {"path": "b.txt"})]
     if chunk == 100000 and not flushes_tool_parser():
+        if vllm_version() < (0, 23):
+            request.applymarker(pytest.mark.xfail(strict=True, reason=(
+                "vLLM <= 0.22 rewrites a last delta whose first call has arguments into the rest of "
+                "the last call (content, or id/name on 0.10 - 0.13, dropped) and no end signal comes "
+                "for a stop string: docs/compat-notes.md §4")))
         want = want[:1]  # the pending call cannot go out: the parser is never called again
+    got = stream(srv, TWO_CALLS, chunk=chunk, max_tokens=1000)
+    content, calls = streamed_view(got)
     assert calls == want, _describe(got["chunks"])
     assert content == "Checking both."
     assert got["finish"] == ["tool_calls"]
@@ -163,8 +185,9 @@ def test_2_cut_off_number_is_left_out(srv, chunk):
 
 @pytest.mark.parametrize("text,content", [(CUT_STRING, "I'll clean up."), (CUT_NUMBER, "")])
 def test_2_cut_off_call_non_streaming(srv, text, content):
-    """No call, no call markup in the content, and finish_reason "length" on every version."""
-    assert whole_view(complete(srv, text, finish="length")) == (content, [], "length")
+    """No call, no call markup in the content (0.12+), and finish_reason "length" on every version."""
+    assert whole_view(complete(srv, text, finish="length")) == (
+        text if whole_shows_raw_output(content) else content, [], "length")
 
 
 def test_2_model_ended_inside_a_value_is_a_call_in_both_modes(srv):
@@ -202,11 +225,18 @@ def test_3_modes_agree_at_the_end(srv, request, name, chunk):
     text, ending, content, calls = AGREE[name]
     if ending == "stop-string":
         request.getfixturevalue("stop_string")
+        if chunk == 100000 and vllm_version() < (0, 14):
+            request.applymarker(pytest.mark.xfail(strict=True, reason=(
+                "vLLM 0.10 - 0.13 rewrite a last delta whose first call has arguments into the rest "
+                "of the last call, without id and name, and no end signal comes for a stop string: "
+                "docs/compat-notes.md §4")))
     finish = "length" if ending == "length" else "stop"
     kw = {"max_tokens": 1000} if ending == "stop-string" else {}
     got = stream(srv, text, tools=WEATHER, chunk=chunk, finish=finish, **kw)
     s_content, s_calls = streamed_view(got)
     w_content, w_calls, w_finish = whole_view(complete(srv, text, tools=WEATHER, finish=finish))
+    if whole_shows_raw_output(content) and not w_calls and w_content == text != content:
+        w_content = content  # < 0.12: the raw output (docs/behaviour.md); everything else must agree
     for c in (s_content, w_content):
         assert not any(m in c for m in ("<tool_call>", "<function", "<parameter", "</")), c
     assert s_content == w_content == content, _describe(got["chunks"])
@@ -215,10 +245,12 @@ def test_3_modes_agree_at_the_end(srv, request, name, chunk):
         assert got["finish"] == [cut_stream_finish_reason()] and w_finish == "length"
         return
     assert s_calls == w_calls == calls
-    ended = "length" if ending == "length" else "stop"
-    want_finish = "tool_calls" if calls and ended == "stop" else ended
-    assert w_finish == want_finish
-    assert got["finish"] == [cut_stream_finish_reason() if calls and ended == "length" else want_finish]
+    if not calls:
+        assert w_finish == got["finish"][0] == ("length" if ending == "length" else "stop")
+    elif ending == "length":
+        assert (w_finish, got["finish"]) == (whole_cut_call_finish_reason(), [cut_stream_finish_reason()])
+    else:
+        assert (w_finish, got["finish"]) == ("tool_calls", ["tool_calls"])
 
 
 # ── 4. think blocks without a reasoning parser ───────────────────────────────────────────────
