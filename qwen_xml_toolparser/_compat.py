@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import sys
 from typing import Any
 
 __all__ = [
@@ -141,3 +142,26 @@ def tells_no_reasoning_parser() -> bool:
 # vLLM < 0.12 reports finish_reason "tool_calls" for a non-streaming response whenever the tool
 # parser says ``tools_called``, even with no call; later versions count the calls.
 TOOLS_CALLED_SETS_FINISH_REASON = (0,) < _version_tuple(VLLM_VERSION) < (0, 12)
+
+
+def reasoning_parser_configured() -> bool | None:
+    """Whether the vLLM object building the calling tool parser has a reasoning parser.
+
+    vLLM passes a tool parser no such argument (0.31+ set ``skip_reasoning_parsing`` afterwards,
+    only when there is none). The object that builds it is a frame or two up: the composed
+    ``Parser`` (0.23+, ``_reasoning_parser``) or the OpenAI serving object (<= 0.22,
+    ``reasoning_parser`` / ``reasoning_parser_cls``). None when no such object is found.
+    Call it from the tool parser's ``__init__``.
+    """
+    frame = sys._getframe(2)
+    for _ in range(3):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if owner is not None and type(owner).__module__.startswith("vllm."):
+            fields = getattr(owner, "__dict__", {})
+            for attr in ("_reasoning_parser", "reasoning_parser_cls", "reasoning_parser"):
+                if attr in fields:
+                    return fields[attr] is not None
+        frame = frame.f_back
+    return None

@@ -14,7 +14,7 @@ adapter feeds only ``delta_text`` to the core (never re-scans
   recognised from every signal the running vLLM gives: an EOS or stop token id
   in the delta, ``max_tokens`` reached, vLLM 0.23+ asking for
   ``get_remaining_unstreamed_args()`` (only done on the last chunk), and
-  ``finish_streaming()`` (vLLM 0.33+, which then feeds the parser the delta
+  ``finish_streaming()`` (vLLM 0.26+, which then feeds the parser the delta
   text alone: ``engine_based_streaming``). Held-back text and pending calls are
   released and an open call's JSON is closed. Where none comes (a stop string
   before 0.23), every step inside an open call returns at least an empty
@@ -133,7 +133,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     # tool_choice="required" and named tools are parsed from the XML the model
     # writes, not forced into vLLM's JSON format.
     supports_required_and_named = False
-    # vLLM 0.33+: pass only the delta (no accumulated previous_text/current_text, which cost
+    # vLLM 0.26+: pass only the delta (no accumulated previous_text/current_text, which cost
     # O(output) per delta) and call finish_streaming() at the end of the stream.
     engine_based_streaming = True
     # vLLM 0.31+ sets this to True when no reasoning parser is configured: <think> markup is then
@@ -151,14 +151,17 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         self._pending: list[Event] = []
         self._sent: list[_SentArgs] = []
         self._seen = 0  # characters of output received, for error reports
-        self._tokens = 0  # token ids received (current_token_ids is the delta alone on 0.33)
+        self._tokens = 0  # token ids received (current_token_ids is the delta alone on the engine path)
         self._finished = False  # the core has seen the end of the output
         self._failed = False
+        reasoning = vc.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
+        if reasoning is not None:
+            self.skip_reasoning_parsing = not reasoning
 
     # ── vLLM interface ───────────────────────────────────────────────────────
 
     def extract_tool_calls(self, model_output: str, request: Any) -> Any:
-        if _tool_choice_none(request):  # vLLM 0.33's engine path asks even then: keep the text
+        if _tool_choice_none(request):  # vLLM's engine path (0.26+) asks even then: keep the text
             return vc.ExtractedToolCallInformation(tools_called=False, tool_calls=[], content=model_output)
         try:
             result = parse(model_output, self._tools(request), id_factory=_tool_call_id,
@@ -198,7 +201,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             self._seen += len(delta_text)
             self._tokens += len(delta_token_ids)
             stopped = bool(delta_token_ids) and delta_token_ids[-1] in self._stop_ids
-            final = stopped or self._limit_reached()
+            final = stopped or (self._max_tokens is not None and self._tokens >= self._max_tokens)
             if final:
                 events += self._finish_core(cut_off=not stopped)
             if self._pending:
@@ -228,7 +231,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         last tool call: it is an end-of-output signal. If the parser had not seen the end
         yet (a stop string), it finishes the parse here; the rest of the last call's
         arguments is returned, what comes after it (content, more calls) waits for
-        ``finish_streaming()`` (0.33+). Older versions compute the remainder from
+        ``finish_streaming()`` (0.26+). Older versions compute the remainder from
         ``prev_tool_call_arr`` themselves. Defined here so that it exists (and is exact)
         on every version.
         """
@@ -247,7 +250,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         return expected[len(sent) :] if expected.startswith(sent) else ""
 
     def finish_streaming(self) -> Any:
-        """vLLM 0.33+: the stream has ended; send what is left.
+        """vLLM 0.26+: the stream has ended; send what is left.
 
         Called after the last chunk (``engine_based_streaming``): releases held-back text,
         pending calls (a last chunk that completed two calls) and the closers of an open
@@ -268,8 +271,9 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         """Drop stray ``<think>`` / ``</think>`` only next to a reasoning parser.
 
         Without one, think blocks are content as the model wrote them (vLLM's behaviour).
-        vLLM 0.31+ tells the parser when there is none; before that it cannot be known, and
-        think markup is content.
+        Known from the vLLM object that built the parser (``__init__``) or, 0.31+, from vLLM
+        setting ``skip_reasoning_parsing``; when not known, think markup is content unless
+        this vLLM would have said there is no reasoning parser.
         """
         if self.skip_reasoning_parsing is None:
             return vc.tells_no_reasoning_parser()
@@ -441,7 +445,7 @@ def _token_limit(request: Any) -> int | None:
 def _tool_choice_none(request: Any) -> bool:
     """The client asked for no tool calls (``tool_choice: "none"``, set explicitly).
 
-    vLLM 0.33 calls an engine-based tool parser even then and keeps only its content; the
+    vLLM 0.26+ call an engine-based tool parser even then and keeps only its content; the
     output is passed through as written, as older versions do (they do not call the parser).
     """
     return getattr(request, "tool_choice", None) == "none" and "tool_choice" in getattr(

@@ -120,7 +120,7 @@ def whole_shows_raw_output(content: str) -> bool:
 
 
 def flushes_tool_parser() -> bool:
-    """vLLM calls ``finish_streaming()`` of an engine-based tool parser at the end (0.33)."""
+    """vLLM calls ``finish_streaming()`` of an engine-based tool parser at the end (0.26+)."""
     try:
         from vllm.parser.abstract_parser import DelegatingParser
     except ImportError:
@@ -135,7 +135,7 @@ TWO_CALLS = "Checking both.\n" + _call("read_file", {"path": "a.txt"}) + "\n" + 
 
 @pytest.mark.parametrize("chunk", [100000, 1, 4])
 def test_1_stop_string_after_two_calls_in_the_last_delta(srv, stop_string, chunk, request):
-    """vLLM 0.33: the last delta (``finished=True``, no EOS id, below max_tokens) carries text and
+    """vLLM 0.26+: the last delta (``finished=True``, no EOS id, below max_tokens) carries text and
     two whole calls; finish_streaming() releases the second one. Versions without an end signal
     for a stop string lose what the parser still held (the second call, when it came in the same
     delta): documented in docs/behaviour.md."""
@@ -270,3 +270,13 @@ def test_4_think_blocks_are_content_without_a_reasoning_parser(srv, name, chunk)
     assert streamed_view(got) == (content, calls), _describe(got["chunks"])
     w_content, w_calls, _ = whole_view(complete(srv, text, tools=WEATHER))
     assert (w_content, w_calls) == (content, calls)
+
+
+# ── tool_choice "none": vLLM 0.26+ call an engine-based parser even then ─────────────────────
+
+@pytest.mark.parametrize("chunk", [1, 100000])
+def test_tool_choice_none_keeps_the_output_as_content(srv, chunk):
+    text = "Here:\n" + _call("get_weather", {"location": "Paris"})
+    got = stream(srv, text, tools=WEATHER, chunk=chunk, tool_choice="none")
+    assert streamed_view(got) == (text, [])
+    assert whole_view(complete(srv, text, tools=WEATHER, tool_choice="none")) == (text, [], "stop")

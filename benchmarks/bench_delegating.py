@@ -1,0 +1,134 @@
+"""Per-delta cost through vLLM 0.33's own ``DelegatingParser.parse_delta`` (issue 11, item 5).
+
+``bench_streaming.py`` times ``extract_tool_calls_streaming`` alone and builds the texts vLLM
+would pass outside its timer. This one times what the API server runs per generated token
+with ``--tool-call-parser NAME`` and no reasoning parser: the composed parser from
+``ParserManager.get_parser``, ``parse_delta(delta_text, delta_token_ids, request,
+prompt_token_ids, finished=...)`` — ``StreamState.advance`` (accumulated ``previous_text`` /
+``current_text`` for a legacy tool parser, the delta alone for an engine-based one), the tool
+parser's call, ``finalize_generation`` and ``finish_streaming()`` on the last delta. Same
+workloads, tokenizer deltas and floor as ``bench_streaming.py`` (imported from it).
+
+Parsers: ``qwen_xml_safe`` (engine-based: ``engine_based_streaming = True``), the same class
+with ``engine_based_streaming = False`` (``qwen_xml_safe-legacy``: the path before issue 11),
+and vLLM's in-tree ``qwen3_coder``. Interleaved run by run, best of ``--repeats`` per figure::
+
+    python benchmarks/bench_delegating.py --sizes 1000,8000,32000,128000 --repeats 5
+
+Needs vLLM 0.23+ (``vllm.parser``; ``parse_delta(..., finished=)``). No timing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import gc
+import inspect
+import json
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_streaming as bs  # noqa: E402
+
+OURS, LEGACY, INTREE = bs.OURS, bs.OURS + "-legacy", bs.INTREE
+
+
+def parser_class(name: str):
+    from vllm.parser.parser_manager import ParserManager
+
+    tool = OURS if name == LEGACY else name
+    kwargs = dict(tool_parser_name=tool, reasoning_parser_name=None, enable_auto_tools=True,
+                  model_name="qwen3-coder", tokenizer=bs.V.tok)
+    params = inspect.signature(ParserManager.get_parser).parameters
+    kwargs = {k: v for k, v in kwargs.items() if k in params}
+    cls = ParserManager.get_parser(**kwargs)
+    if name == LEGACY:  # the same plugin, fed as before issue 11 (accumulated texts, no flush)
+        legacy_tool = type("QwenXmlSafeLegacy", (cls.tool_parser_cls,), {"engine_based_streaming": False})
+        cls = type("LegacyDelegating", (cls,), {"tool_parser_cls": legacy_tool})
+    return cls
+
+
+def timed_stream(name: str, wl: bs.Workload, prompt_ids: list[int]) -> dict:
+    req = bs.make_request(wl)
+    p = parser_class(name)(bs.V.tok, req.tools)
+    req = p.adjust_request(req)
+    col = bs.Collector()
+    n = len(wl.ids)
+    one = [[i] for i in wl.ids]
+    times = array.array("q", bytes(8 * n))
+    call = p.parse_delta
+    pc = bs.pc
+    for k in range(n):
+        last = k == n - 1
+        t0 = pc()
+        dm = call(wl.deltas[k], one[k], req, prompt_ids, finished=last)
+        times[k] = pc() - t0
+        col.add(dm)
+    return {"times": times, "errors": bs.check(wl, col),
+            "engine": bool(getattr(p.tool_parser, "engine_based_streaming", False))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="1000,8000,32000,128000")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--parsers", default=f"{OURS},{LEGACY},{INTREE}")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    bs.V.load()
+    try:
+        from vllm.parser.abstract_parser import DelegatingParser  # noqa: F401
+    except ImportError:
+        print(f"vLLM {bs.V.version} has no vllm.parser.DelegatingParser (0.23+)", file=sys.stderr)
+        return 2
+    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+
+    bs.V.tok = bs.V.get_tokenizer(str(ensure_tokenizer_dir()))
+    bs.V.ToolParserManager.import_tool_parser(str(bs.PLUGIN_PATH))
+    sizes = [int(x) for x in args.sizes.split(",")]
+    wls = [wl for wl in bs.make_workloads(sizes) if wl.name.startswith("write_file")]
+    bs.tokenize(wls, bs.V.tok)
+    prompt_ids = bs.V.tok.encode("<|im_start|>user\ndo it<|im_end|>\n<|im_start|>assistant\n")
+    parsers = args.parsers.split(",")
+    gc.collect()
+    gc.freeze()
+    best: dict = {}
+    errors: dict = {}
+    for _ in range(args.repeats):
+        for wl in wls:
+            frags = [d for d in wl.deltas if d]
+            floor = statistics.fmean(bs.floor_run(frags, len(wl.deltas))) / 1000
+            best.setdefault((wl.name, "floor"), []).append(floor)
+            for name in parsers:
+                r = timed_stream(name, wl, prompt_ids)
+                best.setdefault((wl.name, name), []).append(statistics.fmean(r["times"]) / 1000)
+                if r["errors"]:
+                    errors[(wl.name, name)] = r["errors"][:3]
+    rows = []
+    head = "| workload | floor µs | " + " | ".join(f"{p} µs" for p in parsers) + " | ours/floor | in-tree/ours |"
+    rows.append(head)
+    rows.append("|" + "---|" * (head.count("|") - 1))
+    out = {"vllm": bs.V.version, "repeats": args.repeats, "rows": []}
+    for wl in wls:
+        f = min(best[(wl.name, "floor")])
+        vals = {p: min(best[(wl.name, p)]) for p in parsers}
+        ours = vals.get(OURS)
+        ratio = f"{ours / f:.2f}×" if ours else "–"
+        speed = f"{vals[INTREE] / ours:.2f}×" if ours and INTREE in vals else "–"
+        rows.append(f"| {wl.name} | {f:.2f} | " + " | ".join(f"{vals[p]:.2f}" for p in parsers)
+                    + f" | {ratio} | {speed} |")
+        out["rows"].append({"workload": wl.name, "floor_us": f, **{f"{p}_us": v for p, v in vals.items()}})
+    print(f"vLLM {bs.V.version}: mean µs per delta through DelegatingParser.parse_delta, "
+          f"best of {args.repeats}")
+    print("\n".join(rows))
+    for key, errs in errors.items():
+        print(f"CHECK FAILED {key}: {errs}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2))
+    return 1 if any(k[1] != INTREE for k in errors) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
