@@ -9,6 +9,10 @@ prompt_token_ids, finished=...)`` — ``StreamState.advance`` (accumulated ``pre
 parser's call, ``finalize_generation`` and ``finish_streaming()`` on the last delta. Same
 workloads, tokenizer deltas and floor as ``bench_streaming.py`` (imported from it).
 
+Figures: mean wall µs per delta and, for a shared machine, the mean thread CPU µs per delta
+(``time.thread_time_ns`` around the whole stream; other processes' time slices excluded; it also
+counts the harness's ``Collector``, so it is an upper bound of the parser's share).
+
 Parsers: ``qwen_xml_safe`` (engine-based: ``engine_based_streaming = True``), the same class
 with ``engine_based_streaming = False`` (``qwen_xml_safe-legacy``: the path before issue 11),
 and vLLM's in-tree ``qwen3_coder``. Interleaved run by run, best of ``--repeats`` per figure::
@@ -27,6 +31,7 @@ import inspect
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -60,13 +65,15 @@ def timed_stream(name: str, wl: bs.Workload, prompt_ids: list[int]) -> dict:
     times = array.array("q", bytes(8 * n))
     call = p.parse_delta
     pc = bs.pc
+    c0 = time.thread_time_ns()
     for k in range(n):
         last = k == n - 1
         t0 = pc()
         dm = call(wl.deltas[k], one[k], req, prompt_ids, finished=last)
         times[k] = pc() - t0
         col.add(dm)
-    return {"times": times, "errors": bs.check(wl, col),
+    cpu = time.thread_time_ns() - c0  # includes the Collector; subtracted below with the floor's
+    return {"times": times, "cpu_us": cpu / n / 1000, "errors": bs.check(wl, col),
             "engine": bool(getattr(p.tool_parser, "engine_based_streaming", False))}
 
 
@@ -99,27 +106,32 @@ def main(argv=None) -> int:
     for _ in range(args.repeats):
         for wl in wls:
             frags = [d for d in wl.deltas if d]
+            c0 = time.thread_time_ns()
             floor = statistics.fmean(bs.floor_run(frags, len(wl.deltas))) / 1000
+            best.setdefault((wl.name, "floor cpu"), []).append((time.thread_time_ns() - c0) / len(wl.deltas) / 1000)
             best.setdefault((wl.name, "floor"), []).append(floor)
             for name in parsers:
                 r = timed_stream(name, wl, prompt_ids)
                 best.setdefault((wl.name, name), []).append(statistics.fmean(r["times"]) / 1000)
+                best.setdefault((wl.name, name + " cpu"), []).append(r["cpu_us"])
                 if r["errors"]:
                     errors[(wl.name, name)] = r["errors"][:3]
     rows = []
-    head = "| workload | floor µs | " + " | ".join(f"{p} µs" for p in parsers) + " | ours/floor | in-tree/ours |"
-    rows.append(head)
-    rows.append("|" + "---|" * (head.count("|") - 1))
     out = {"vllm": bs.V.version, "repeats": args.repeats, "rows": []}
-    for wl in wls:
-        f = min(best[(wl.name, "floor")])
-        vals = {p: min(best[(wl.name, p)]) for p in parsers}
-        ours = vals.get(OURS)
-        ratio = f"{ours / f:.2f}×" if ours else "–"
-        speed = f"{vals[INTREE] / ours:.2f}×" if ours and INTREE in vals else "–"
-        rows.append(f"| {wl.name} | {f:.2f} | " + " | ".join(f"{vals[p]:.2f}" for p in parsers)
-                    + f" | {ratio} | {speed} |")
-        out["rows"].append({"workload": wl.name, "floor_us": f, **{f"{p}_us": v for p, v in vals.items()}})
+    for suffix, label in (("", "wall"), (" cpu", "thread CPU")):
+        head = (f"| workload ({label}) | floor µs | " + " | ".join(f"{p} µs" for p in parsers)
+                + " | ours/floor | in-tree/ours |")
+        rows += ["", head, "|" + "---|" * (head.count("|") - 1)]
+        for wl in wls:
+            f = min(best[(wl.name, "floor" + suffix)])
+            vals = {p: min(best[(wl.name, p + suffix)]) for p in parsers}
+            ours = vals.get(OURS)
+            ratio = f"{ours / f:.2f}×" if ours else "–"
+            speed = f"{vals[INTREE] / ours:.2f}×" if ours and INTREE in vals else "–"
+            rows.append(f"| {wl.name} | {f:.2f} | " + " | ".join(f"{vals[p]:.2f}" for p in parsers)
+                        + f" | {ratio} | {speed} |")
+            out["rows"].append({"workload": wl.name, "clock": label, "floor_us": f,
+                                **{f"{p}_us": v for p, v in vals.items()}})
     print(f"vLLM {bs.V.version}: mean µs per delta through DelegatingParser.parse_delta, "
           f"best of {args.repeats}")
     print("\n".join(rows))
