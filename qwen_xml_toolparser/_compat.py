@@ -165,3 +165,22 @@ def reasoning_parser_configured() -> bool | None:
                     return fields[attr] is not None
         frame = frame.f_back
     return None
+
+
+def engine_finish_reason() -> str | None:
+    """The engine's finish reason of the output a non-streaming ``extract_tool_calls`` parses.
+
+    vLLM passes a tool parser only the text; the serving layer that calls it (every version of
+    the matrix) holds the engine's ``CompletionOutput`` in a local ``output`` a few frames up.
+    None when it is not found (another caller): the adapter then counts tokens instead.
+    """
+    frame = sys._getframe(2)
+    for _ in range(10):
+        if frame is None:
+            break
+        output = frame.f_locals.get("output")
+        if type(output).__name__ == "CompletionOutput" and type(output).__module__.startswith("vllm."):
+            reason = getattr(output, "finish_reason", None)
+            return reason if isinstance(reason, str) else None
+        frame = frame.f_back
+    return None

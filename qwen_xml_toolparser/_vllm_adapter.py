@@ -239,7 +239,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             return ""
         if self._core is not None and not self._finished and not self._failed:
             try:
-                self._pending += self._finish_core(cut_off=self._limit_reached())
+                self._pending += self._finish_core(cut_off=self._cut_at_end())
                 return self._take_arguments(len(self._sent) - 1)
             except Exception:
                 self._fail("")
@@ -259,7 +259,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         if self._failed or self._core is None:
             return None
         try:
-            events = self._pending + (self._finish_core(self._limit_reached()) if not self._finished else [])
+            events = self._pending + (self._finish_core(self._cut_at_end()) if not self._finished else [])
             self._pending = []
             return self._message(events, True) if events else None
         except Exception:
@@ -279,8 +279,11 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             return vc.tells_no_reasoning_parser()
         return not self.skip_reasoning_parsing
 
-    def _limit_reached(self) -> bool:
-        return self._max_tokens is not None and self._tokens >= self._max_tokens
+    def _cut_at_end(self) -> bool:
+        """At vLLM's end-of-stream calls: did the token limit end the output?"""
+        if self._max_tokens is not None and self._tokens >= self._max_tokens:
+            return True
+        return vc.engine_finish_reason() == "length"  # the server's default limit
 
     def _finish_core(self, cut_off: bool) -> list[Event]:
         """The end of the output: ``cut_off`` when the token limit ended it."""
@@ -306,12 +309,17 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         return "".join(parts)
 
     def _output_cut(self, model_output: str, request: Any) -> bool:
-        """Non-streaming: did the token limit end this output? (Its token count reached it.)
+        """Non-streaming: did the token limit end this output?
 
-        The serving layer does not pass the finish reason; the count is taken only when an
-        output ends inside a value. With a reasoning parser the reasoning tokens are not in
-        ``model_output``, so a cut there is not seen (docs/behaviour.md).
+        Asked only when an output ends inside a value. The serving layer does not pass the
+        finish reason: it is read from the engine output the serving layer holds; failing that,
+        the output's tokens are counted against the request's limit (a reasoning parser's
+        tokens are not in ``model_output``, and a generated tokenization may be longer than
+        the re-encoded one, so a cut can then go unseen: docs/behaviour.md).
         """
+        reason = vc.engine_finish_reason()
+        if reason is not None:
+            return reason == "length"
         limit = _token_limit(request)
         if limit is None:
             return False

@@ -128,6 +128,15 @@ def whole_shows_raw_output(content: str) -> bool:
     return vllm_version() < (0, 12) and not content
 
 
+def known_bad_unseen_end_in_one_delta(request) -> None:
+    """vLLM 0.10 - 0.13 rewrite a last delta whose first call has arguments into the rest of the
+    last call without id and name; when the parser cannot see the end (a stop string, the
+    server's limit) and the whole call came in that delta, it had sent the header with
+    ``arguments: ""`` (docs/compat-notes.md §4)."""
+    if vllm_version() < (0, 14):
+        request.applymarker(pytest.mark.xfail(strict=True, reason=known_bad_unseen_end_in_one_delta.__doc__))
+
+
 def flushes_tool_parser() -> bool:
     """vLLM calls ``finish_streaming()`` of an engine-based tool parser at the end (0.26+)."""
     try:
@@ -192,11 +201,28 @@ def test_2_cut_off_number_is_left_out(srv, chunk):
     assert got["finish"] == [cut_stream_finish_reason()]
 
 
+@pytest.mark.parametrize("chunk", [1, 100000])
+def test_2_cut_off_number_is_left_out_without_max_tokens(srv, chunk, request):
+    """The server's default limit (no max_tokens in the request): the same, on every version."""
+    if chunk == 100000:
+        known_bad_unseen_end_in_one_delta(request)
+    got = stream(srv, CUT_NUMBER, chunk=chunk, finish="length", max_tokens=None)
+    assert streamed_view(got)[1] == [("write_file", {"path": "x.sh", "content": "echo"})]
+    assert got["finish"] == [cut_stream_finish_reason()]
+
+
 @pytest.mark.parametrize("text,content", [(CUT_STRING, "I'll clean up."), (CUT_NUMBER, "")])
 def test_2_cut_off_call_non_streaming(srv, text, content):
     """No call, no call markup in the content (0.12+), and finish_reason "length" on every version."""
     assert whole_view(complete(srv, text, finish="length")) == (
         text if whole_shows_raw_output(content) else content, [], "length")
+
+
+def test_2_cut_by_the_servers_limit_non_streaming(srv):
+    """No max_tokens in the request (the server's default limit, the context window): the finish
+    reason comes from the engine output, so the cut call is still no call."""
+    assert whole_view(complete(srv, CUT_STRING, finish="length", max_tokens=None)) == (
+        "I'll clean up.", [], "length")
 
 
 def test_2_model_ended_inside_a_value_is_a_call_in_both_modes(srv):
@@ -234,11 +260,8 @@ def test_3_modes_agree_at_the_end(srv, request, name, chunk):
     text, ending, content, calls = AGREE[name]
     if ending == "stop-string":
         request.getfixturevalue("stop_string")
-        if chunk == 100000 and vllm_version() < (0, 14):
-            request.applymarker(pytest.mark.xfail(strict=True, reason=(
-                "vLLM 0.10 - 0.13 rewrite a last delta whose first call has arguments into the rest "
-                "of the last call, without id and name, and no end signal comes for a stop string: "
-                "docs/compat-notes.md §4")))
+        if chunk == 100000:
+            known_bad_unseen_end_in_one_delta(request)
     finish = "length" if ending == "length" else "stop"
     kw = {"max_tokens": 1000} if ending == "stop-string" else {}
     got = stream(srv, text, tools=WEATHER, chunk=chunk, finish=finish, **kw)
