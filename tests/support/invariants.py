@@ -36,30 +36,18 @@ Checked for every run:
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 import partial_json_parser
+
+from qxt_support.equality import strict_equal
 
 MARKUP = ("<tool_call>", "</tool_call>", "<function=", "<parameter=", "</parameter>",
           "</function>", "<think>", "</think>")
 
 
 # ----------------------------------------------------------------------------- equality
-
-
-def strict_equal(a: Any, b: Any) -> bool:
-    """Equality that distinguishes 1, 1.0 and True (JSON types)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(strict_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return a == b
 
 
 def first_difference(got: Any, want: Any, path: str = "$") -> str | None:
