@@ -9,7 +9,7 @@ Asserted on the SSE chunks, per scripted model output and chunking:
 
 * each call's streamed ``arguments`` fragments concatenate to valid JSON, equal to the
   non-streaming response's ``arguments`` and to the expected object; for ``qwen_xml_safe``
-  byte-for-byte equal to the non-streaming string (SPEC §2);
+  byte-for-byte equal to the non-streaming string (docs/contract.md §2);
 * no duplicated or trailing fragment at the last chunk (the concatenation parses as ONE object;
   nothing after the closing brace);
 * ``id``, ``type`` and ``name`` are sent exactly once per call;
@@ -358,9 +358,9 @@ TRUNCATED = _truncations()
 @pytest.mark.parametrize("cut", list(TRUNCATED))
 def test_truncated_stream_arguments_parse(runner, parser, cut, mode, request):
     """finish_reason "length" inside a call: every streamed arguments string is still one JSON
-    object (SPEC §2, §4), whatever this vLLM's finishing logic does with the last delta."""
+    object (contract §2, §5), whatever this vLLM's finishing logic does with the last delta."""
     if parser == "qwen3_coder":
-        pytest.skip("SPEC §4 truncation contract: not one the in-tree parser claims")
+        pytest.skip("contract §5 truncation rule: not one the in-tree parser claims")
     srv = runner.serving(parser)
     chunk, _ = MODES[mode]
     chunks = runner.run(srv.stream(TRUNCATED[cut], tools=TOOLS, chunk=chunk, finish="length"))

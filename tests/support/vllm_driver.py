@@ -103,7 +103,7 @@ class HarnessError(RuntimeError):
 
 
 class ContractViolation(AssertionError):
-    """The parser broke a rule of vLLM's streaming contract (SPEC §2)."""
+    """The parser broke a rule of vLLM's streaming contract (docs/contract.md §2)."""
 
 
 # ----------------------------------------------------------------------------- loading
@@ -436,7 +436,7 @@ def _dump(msg) -> dict | None:
 
 class Reconstructor:
     """vLLM's StreamingToolReconstructor rules (tests/tool_parsers/utils.py), made
-    as strict as SPEC §2: each DeltaMessage has content or tool calls; no
+    as strict as contract §2: each DeltaMessage has content or tool calls; no
     reasoning; at most one tool call per chunk except the finished one; the
     first delta of an index is the next index and carries id, type "function"
     and the name; later deltas of it carry neither id, type nor name and only
@@ -512,7 +512,7 @@ class Reconstructor:
 
 
 def _check_state(run: StreamRun, parser, k: int, final: bool) -> None:
-    """SPEC §2: prev_tool_call_arr / streamed_args_for_tool exact, one entry per
+    """contract §2: prev_tool_call_arr / streamed_args_for_tool exact, one entry per
     call index from the call header on (checked after every chunk)."""
     prev = getattr(parser, "prev_tool_call_arr", None)
     streamed = getattr(parser, "streamed_args_for_tool", None)
