@@ -75,7 +75,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
 
     def __init__(self, tokenizer: Any, tools: Any = None, *args: Any, **kwargs: Any) -> None:
         vc.init_tool_parser(self, tokenizer, tools)  # assigns prev_tool_call_arr = [] etc.
-        self._assigned: dict[str, Any] = {}  # bookkeeping replaced from outside (see the properties)
+        self._assigned = {}
         self._init_tools = tools
         self._stop_ids = self._eos_ids(tokenizer)  # a delta ending in one of these ends the stream
         self._max_tokens: int | None = None
@@ -165,6 +165,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     # Assigning replaces them (the base class's __init__ assigns empty lists; anything
     # assigned after that is returned as stored, as with a plain attribute).
 
+    _assigned: dict[str, Any] | None = None  # what was assigned, once __init__ has set it to {}
+
     @property
     def prev_tool_call_arr(self) -> list[dict[str, Any]]:
         """One plain dict per call started, ``{"name": ..., "arguments": {...}}``.
@@ -173,7 +175,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         included up to what was parsed), so ``json.dumps`` of it starts with the text
         streamed so far and vLLM's end-of-stream remainder is exact.
         """
-        if "prev_tool_call_arr" in self._assigned:
+        if self._assigned and "prev_tool_call_arr" in self._assigned:
             return self._assigned["prev_tool_call_arr"]  # type: ignore[no-any-return]
         core = self._core
         if core is None:
@@ -187,7 +189,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     @property
     def streamed_args_for_tool(self) -> list[str]:
         """One plain str per call started: the exact arguments text sent for it."""
-        if "streamed_args_for_tool" in self._assigned:
+        if self._assigned and "streamed_args_for_tool" in self._assigned:
             return self._assigned["streamed_args_for_tool"]  # type: ignore[no-any-return]
         return [sent.text() for sent in self._sent]
 
@@ -196,9 +198,11 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         self._assign("streamed_args_for_tool", value)
 
     def _assign(self, name: str, value: Any) -> None:
-        if "_assigned" in self.__dict__:
+        # None while ToolParser.__init__ runs: its empty lists are not kept, ours are built from
+        # the parser's state. (Not self.__dict__: touching it makes every attribute read of the
+        # hot path slower on CPython 3.11+.)
+        if self._assigned is not None:
             self._assigned[name] = value
-        # else: ToolParser.__init__ initialising it; ours are built from the parser's state
 
     # ── helpers ──────────────────────────────────────────────────────────────
 
