@@ -104,7 +104,7 @@ build_clients() {
 
 build_model() {
   log "building $MODEL_DIR"
-  timed "tiny model" "$VLLM_VENV/bin/python" "$REPO/scripts/e2e/make_tiny_model.py" "$MODEL_DIR"
+  HF_HUB_DISABLE_PROGRESS_BARS=1 timed "tiny model" "$VLLM_VENV/bin/python" "$REPO/scripts/e2e/make_tiny_model.py" "$MODEL_DIR"
   touch "$MODEL_DIR/.complete"
 }
 
