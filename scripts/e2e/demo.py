@@ -27,7 +27,7 @@ from pathlib import Path
 import stack
 
 SCRIPT = [
-    "I'll create the script first.\n"
+    ("I'll create the script first.\n"
     "<tool_call>\n<function=write_file>\n<parameter=path>\nC:\\Users\\dev\\hello.py\n</parameter>\n"
     "<parameter=content>\n"
     "import sys\n\n\n"
@@ -36,9 +36,9 @@ SCRIPT = [
     "if __name__ == \"__main__\":\n"
     "    print(greet(sys.argv[1] if len(sys.argv) > 1 else \"wörld\"))\n"
     "    print(r\"saved in C:\\Users\\dev\")\n"
-    "\n</parameter>\n</function>\n</tool_call>",
-    "<tool_call>\n<function=run_command>\n<parameter=command>\npython hello.py \"Ada Lovelace\"\n</parameter>\n"
-    "<parameter=timeout>\n30\n</parameter>\n</function>\n</tool_call>",
+    "\n</parameter>\n</function>\n</tool_call>"),
+    ("<tool_call>\n<function=run_command>\n<parameter=command>\npython hello.py \"Ada Lovelace\"\n</parameter>\n"
+    "<parameter=timeout>\n30\n</parameter>\n</function>\n</tool_call>"),
     "Done: `hello.py` greets whoever you name, and falls back to \"wörld\".",
 ]
 PROMPT = "Write hello.py that greets a name given on the command line, then run it."
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parser", default=stack.PLUGIN_PARSER)
     a = ap.parse_args(argv)
 
-    def on_term(signum, frame):  # noqa: ARG001 - stop the servers on SIGTERM too
+    def on_term(signum, frame):  # stop the servers on SIGTERM too
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"running examples/{Path(cmd[1]).name} (the model's words are scripted; the parsing is real)")
         print(flush=True)
         t1 = time.monotonic()
-        rc = subprocess.run(cmd).returncode
+        rc = subprocess.run(cmd, check=False).returncode
         print(flush=True)
         say(f"client finished in {time.monotonic() - t1:.1f} s with exit code {rc}")
         if rc == 0:
