@@ -162,8 +162,13 @@ class Resolver:
         except Exception as exc:  # a schema shape nobody anticipated: never raise into the parser
             self._warn(f"could not be read ({type(exc).__name__}: {exc!s:.200})")
         finally:
-            self._total -= budget - self._left
+            self._total -= budget - max(self._left, 0)
         return self.untyped()
+
+    @property
+    def work(self) -> int:
+        """Schema nodes visited so far by this resolver (bounded by MAX_TOTAL_WORK)."""
+        return MAX_TOTAL_WORK - self._total
 
     def untyped(self) -> ValueType:
         return ValueType(types=frozenset(), enum=None, schema={}, resolver=self)
