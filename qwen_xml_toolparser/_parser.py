@@ -152,6 +152,19 @@ class _Fences:
         self.__init__()  # type: ignore[misc]
 
     def feed(self, text: str) -> None:
+        if "`" not in text and "~" not in text:
+            # No fence line can start or end in this text: only its first line (which may
+            # finish a fence line begun earlier) and its last line (the start of the next
+            # one) matter. Keeps newline-dense content linear and fast.
+            first = text.find("\n")
+            last = text.rfind("\n")
+            if first != last:
+                self._feed(text[: first + 1])
+                self._feed(text[last:])
+                return
+        self._feed(text)
+
+    def _feed(self, text: str) -> None:
         i, n = 0, len(text)
         while i < n:
             phase = self._phase

@@ -8,9 +8,11 @@ cannot be understood is treated as "no type information" (a string).
 Tool schemas come from the client, so reading one is bounded (docs/behaviour.md
 "Hostile schemas"): ``$ref`` lookups are memoised, every schema node is visited
 at most once per value type (a ``$ref`` cycle contributes nothing), results are
-cached per schema node, and one value type may visit at most ``MAX_WORK`` nodes
-(``MAX_TOTAL_WORK`` per function). A schema over budget, or one that raises,
-makes the value untyped (a string), with one log line per function.
+cached per schema node, and reading one value type may visit at most
+``MAX_WORK`` nodes (``MAX_TOTAL_WORK`` for all the tools of one request; a
+list of branches is charged in full before it is read). A schema over budget,
+or one that raises, makes the value untyped (a string), with one log line per
+function.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ logger = logging.getLogger("qwen_xml_toolparser")
 JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "null", "object", "array"})
 MAX_DEPTH = 32  # nested anyOf / oneOf / allOf / $ref levels read for one value type
 MAX_REF_CHAIN = 32  # $ref -> $ref -> ... steps followed at one place
-MAX_WORK = 20_000  # schema nodes visited to read one value type
-MAX_TOTAL_WORK = 200_000  # schema nodes visited for all value types of one function
+MAX_WORK = 10_000  # schema nodes visited to read one value type
+MAX_TOTAL_WORK = 30_000  # schema nodes visited for all value types of one request
 
 # Type names seen in real tool schemas, mapped to JSON-schema types (vLLM's aliases).
 _ALIASES = {
@@ -78,21 +80,31 @@ class _TooComplex(Exception):
     """The work or depth budget of one value type ran out."""
 
 
+class Budget:
+    """Schema nodes that may still be visited, shared by the resolvers of one request."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, total: int = MAX_TOTAL_WORK) -> None:
+        self.left = total
+
+
 class Resolver:
     """Reads value types out of one function's ``parameters`` schema, within a budget.
 
     ``$ref`` pointers are local (``#/...``) and resolved against the root.
     """
 
-    __slots__ = ("root", "name", "_refs", "_types", "_left", "_total", "_warned")
+    __slots__ = ("root", "name", "budget", "_refs", "_types", "_left", "_used", "_warned")
 
-    def __init__(self, root: Mapping[str, Any], name: str = "") -> None:
+    def __init__(self, root: Mapping[str, Any], name: str = "", budget: Budget | None = None) -> None:
         self.root = root
         self.name = name
+        self.budget = budget if budget is not None else Budget()
         self._refs: dict[str, Any] = {}
         self._types: dict[int, tuple[Any, ValueType]] = {}  # id(schema) -> (schema, its type)
         self._left = MAX_WORK
-        self._total = MAX_TOTAL_WORK
+        self._used = 0
         self._warned = False
 
     # ── $ref ──
@@ -146,8 +158,9 @@ class Resolver:
         return vt
 
     def _read(self, schema: Any) -> ValueType:
-        budget = min(MAX_WORK, self._total)
+        budget = min(MAX_WORK, self.budget.left)
         if budget <= 0:
+            self._warn("was not read: the request's tool schemas used up their budget (%d nodes)" % MAX_TOTAL_WORK)
             return self.untyped()
         self._left = budget
         try:
@@ -162,13 +175,15 @@ class Resolver:
         except Exception as exc:  # a schema shape nobody anticipated: never raise into the parser
             self._warn(f"could not be read ({type(exc).__name__}: {exc!s:.200})")
         finally:
-            self._total -= budget - max(self._left, 0)
+            used = budget - max(self._left, 0)
+            self.budget.left -= used
+            self._used += used
         return self.untyped()
 
     @property
     def work(self) -> int:
         """Schema nodes visited so far by this resolver (bounded by MAX_TOTAL_WORK)."""
-        return MAX_TOTAL_WORK - self._total
+        return self._used
 
     def untyped(self) -> ValueType:
         return ValueType(types=frozenset(), enum=None, schema={}, resolver=self)
@@ -179,13 +194,13 @@ class Resolver:
             logger.warning("the parameter schema of tool %r %s; such values are read as untyped strings",
                            self.name, what)
 
-    def _tick(self) -> None:
-        self._left -= 1
+    def _spend(self, n: int) -> None:
+        self._left -= n
         if self._left < 0:
             raise _TooComplex
 
     def _types_of(self, schema: Any, depth: int, memo: dict[int, set[str]]) -> set[str]:
-        self._tick()
+        self._spend(1)
         schema = self.deref(schema)
         if not isinstance(schema, Mapping):
             return set()
@@ -200,13 +215,11 @@ class Resolver:
         if isinstance(declared, str):
             types.add(_normalize_type_name(declared))
         elif isinstance(declared, list):
-            for t in declared:
-                self._tick()
-                types.add(_normalize_type_name(t))
+            self._spend(len(declared))
+            types.update(_normalize_type_name(t) for t in declared)
         if "enum" in schema and isinstance(schema["enum"], list) and not declared:
-            for v in schema["enum"]:
-                self._tick()
-                types.add(_json_type_of(v))
+            self._spend(len(schema["enum"]))
+            types.update(_json_type_of(v) for v in schema["enum"])
         if "const" in schema and not declared:
             types.add(_json_type_of(schema["const"]))
         if schema.get("nullable") is True:
@@ -214,11 +227,11 @@ class Resolver:
         for name in ("anyOf", "oneOf"):
             subs = schema.get(name)
             if isinstance(subs, list):
-                for sub in subs:
+                for sub in self._distinct(subs):
                     types |= self._types_of(sub, depth + 1, memo)
         subs = schema.get("allOf")
         if isinstance(subs, list):
-            declared_sets = [s for s in (self._types_of(sub, depth + 1, memo) for sub in subs) if s]
+            declared_sets = [s for s in (self._types_of(sub, depth + 1, memo) for sub in self._distinct(subs)) if s]
             if declared_sets:
                 merged = set.intersection(*declared_sets)
                 types |= merged or declared_sets[0]
@@ -230,13 +243,18 @@ class Resolver:
         memo[key] = types
         return types
 
+    def _distinct(self, subs: list[Any]) -> Iterable[Any]:
+        """The members of a branch list, each object once; the whole list is charged first."""
+        self._spend(len(subs))
+        return {id(sub): sub for sub in subs}.values()
+
     def _branches(self, schema: Any) -> tuple[Mapping[str, Any], ...]:
         """The schema and its anyOf/oneOf/allOf branches, dereferenced, each once, depth first."""
         out: list[Mapping[str, Any]] = []
         seen: set[int] = set()
         stack = [schema]
         while stack:
-            self._tick()
+            self._spend(1)
             node = self.deref(stack.pop())
             if not isinstance(node, Mapping) or id(node) in seen:
                 continue
@@ -246,7 +264,7 @@ class Resolver:
             for name in _COMBINATORS:
                 subs = node.get(name)
                 if isinstance(subs, list):
-                    children.extend(subs)
+                    children.extend(self._distinct(subs))
             stack.extend(reversed(children))
         return tuple(out)
 
@@ -319,10 +337,10 @@ class FunctionSchema:
 
     __slots__ = ("name", "_params", "_resolver", "_cache")
 
-    def __init__(self, name: str, parameters: Any) -> None:
+    def __init__(self, name: str, parameters: Any, budget: Budget | None = None) -> None:
         self.name = name
         root = parameters if isinstance(parameters, Mapping) else {}
-        self._resolver = Resolver(root, name)
+        self._resolver = Resolver(root, name, budget)
         resolved = self._resolver.deref(root)
         props = resolved.get("properties") if isinstance(resolved, Mapping) else None
         self._params: Mapping[str, Any] = props if isinstance(props, Mapping) else {}
@@ -377,6 +395,7 @@ def function_schemas(tools: Iterable[Any] | None) -> dict[str, FunctionSchema]:
     result: dict[str, FunctionSchema] = {}
     if tools is None:
         return result
+    budget = Budget()
     try:
         entries = list(tools)
     except Exception as exc:
@@ -389,7 +408,7 @@ def function_schemas(tools: Iterable[Any] | None) -> dict[str, FunctionSchema]:
             if fn is None or not isinstance(fn.get("name"), str):
                 continue
             if fn["name"] not in result:
-                result[fn["name"]] = FunctionSchema(fn["name"], fn.get("parameters"))
+                result[fn["name"]] = FunctionSchema(fn["name"], fn.get("parameters"), budget)
         except Exception as exc:
             logger.warning("a tool (%s) cannot be read (%s: %s); it is ignored",
                            type(tool).__name__, type(exc).__name__, exc)

@@ -173,3 +173,28 @@ def measure(name: str, n: int, streamed: bool, seed: int = 0) -> Work:
     parser = CountingParser(TOOLS)
     _, events = run(text, deltas(text, seed) if streamed else None, parser)
     return Work(len(text), parser.copied, parser.steps, parser.calls_started, len(events))
+
+
+def _random_schema(rng: random.Random, depth: int, refs: list[str]):
+    k = rng.randrange(9)
+    if depth > 4 or k == 0:
+        return rng.choice([{"type": "integer"}, {"type": "string"}, {"type": ["string", "null"]}, {},
+                           {"enum": [1, "a"]}, {"$ref": rng.choice(refs)}, {"const": 3}])
+    if k <= 3:
+        return {rng.choice(["anyOf", "oneOf", "allOf"]): [_random_schema(rng, depth + 1, refs)
+                                                         for _ in range(rng.randint(0, 3))]}
+    if k <= 5:
+        return {"$ref": rng.choice(refs)}
+    if k == 6:
+        return {"type": "object", "properties": {"k": _random_schema(rng, depth + 1, refs)}}
+    if k == 7:
+        return {"type": "array", "items": _random_schema(rng, depth + 1, refs)}
+    return {"type": rng.choice(["integer", "number", "boolean", "object", "array", "null", "weird"])}
+
+
+def random_hostile_schema(rng: random.Random) -> dict:
+    """Random parameters with $defs that refer to each other (cycles included) and odd pointers."""
+    names = [f"d{i}" for i in range(rng.randint(1, 6))]
+    refs = [f"#/$defs/{n}" for n in names] + ["#/$defs/missing", "#/properties/a", "#", "#/L/²"]
+    defs = {n: _random_schema(rng, 0, refs) for n in names}
+    return {"$defs": defs, "type": "object", "properties": {"a": _random_schema(rng, 0, refs)}}
