@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qwen_xml_toolparser import StreamParser, parse  # noqa: E402
-from qwen_xml_toolparser._schema import MAX_WORK  # noqa: E402
-from tests.hostile_shapes import SHAPES, TOOLS, deltas, random_hostile_schema, shape  # noqa: E402
+from qwen_xml_toolparser import StreamParser, parse
+from qwen_xml_toolparser._schema import MAX_WORK
+from tests.hostile_shapes import SHAPES, TOOLS, deltas, random_hostile_schema, shape
 
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 

@@ -32,6 +32,7 @@ import logging
 import math
 import re
 from decimal import Decimal, InvalidOperation
+from itertools import pairwise
 from typing import Any
 
 from ._scanner import JsonNesting
@@ -79,7 +80,7 @@ def strict_loads(text: str) -> Any:
         raise ValueError("JSON nested too deep for the stack") from None
 
 
-_KEY = re.compile(r'\s*("(?:[^"\\]|\\.)*")\s*:', re.S)
+_KEY = re.compile(r'\s*("(?:[^"\\]|\\.)*")\s*:', re.DOTALL)
 
 
 def _object_members(text: str) -> list[tuple[str, str]] | None:
@@ -95,7 +96,7 @@ def _object_members(text: str) -> list[tuple[str, str]] | None:
     if len(bounds) == 2 and not s[1:-1].strip():
         return []
     members = []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in pairwise(bounds):
         segment = s[start + 1 : end]
         m = _KEY.match(segment)
         value = segment[m.end() :].strip() if m else ""
@@ -318,7 +319,7 @@ class NonStringPrefix:
     integer of at most MAX_INT_DIGITS digits, or an object / array, is possible).
     """
 
-    __slots__ = ("_types", "_head", "_length", "_digits_after_head", "alive")
+    __slots__ = ("_digits_after_head", "_head", "_length", "_types", "alive")
 
     _HEAD = _MAX_FLOAT_REPR + 1
 

@@ -34,7 +34,7 @@ def escape_surrogates(json_text: str) -> str:
     """Write the lone surrogates of JSON text as ``\\uXXXX`` escapes (valid in and out of strings)."""
     if not has_surrogate(json_text):
         return json_text
-    return _SURROGATE.sub(lambda m: "\\u%04x" % ord(m.group()), json_text)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
 
 
 def escape_chunk(text: str) -> str:

@@ -136,7 +136,7 @@ class _Fences:
     a run of the same character, at least as long, and spaces or tabs.
     """
 
-    __slots__ = ("inside", "_char", "_len", "_phase", "_indent", "_run_char", "_run")
+    __slots__ = ("_char", "_indent", "_len", "_phase", "_run", "_run_char", "inside")
 
     def __init__(self) -> None:
         self.inside = False
@@ -192,10 +192,10 @@ class _Fences:
             else:
                 newline = text.find("\n", i)
                 end = n if newline < 0 else newline
-                if phase == _LINE_INFO and self._run_char == "`" and text.find("`", i, end) >= 0:
-                    self._phase = _LINE_TEXT
-                elif phase == _LINE_TAIL and text[i:end].strip(" \t"):
-                    self._phase = _LINE_TEXT
+                if (phase == _LINE_INFO and self._run_char == "`" and text.find("`", i, end) >= 0) or (
+                    phase == _LINE_TAIL and text[i:end].strip(" \t")
+                ):
+                    self._phase = _LINE_TEXT  # not a fence line after all
                 if newline < 0:
                     return
                 self._end_line()

@@ -226,7 +226,7 @@ class JsonNesting:
     bracket, quote, comma or backslash only).
     """
 
-    __slots__ = ("depth", "deepest", "stop_at", "stop_at_close", "commas", "_in_string", "_escaped")
+    __slots__ = ("_escaped", "_in_string", "commas", "deepest", "depth", "stop_at", "stop_at_close")
 
     def __init__(self, stop_at: int = 1 << 62, stop_at_close: bool = False, commas: list[int] | None = None) -> None:
         self.depth = 0

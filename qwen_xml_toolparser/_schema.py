@@ -95,7 +95,7 @@ class Resolver:
     ``$ref`` pointers are local (``#/...``) and resolved against the root.
     """
 
-    __slots__ = ("root", "name", "budget", "_refs", "_types", "_left", "_used", "_warned")
+    __slots__ = ("_left", "_refs", "_types", "_used", "_warned", "budget", "name", "root")
 
     def __init__(self, root: Mapping[str, Any], name: str = "", budget: Budget | None = None) -> None:
         self.root = root
@@ -142,7 +142,7 @@ class Resolver:
                     node = node[int(part)]
                 else:
                     return None
-        except Exception:  # a Mapping that misbehaves: not a pointer we can follow
+        except Exception:  # noqa: BLE001 - a Mapping that misbehaves: not a pointer we can follow
             return None
         return node
 
@@ -160,7 +160,7 @@ class Resolver:
     def _read(self, schema: Any) -> ValueType:
         budget = min(MAX_WORK, self.budget.left)
         if budget <= 0:
-            self._warn("was not read: the request's tool schemas used up their budget (%d nodes)" % MAX_TOTAL_WORK)
+            self._warn(f"was not read: the request's tool schemas used up their budget ({MAX_TOTAL_WORK} nodes)")
             return self.untyped()
         self._left = budget
         try:
@@ -171,8 +171,8 @@ class Resolver:
             branches = self._branches(node)
             return ValueType(types=types, enum=_enum_of(branches), schema=node, resolver=self, branches=branches)
         except _TooComplex:
-            self._warn("is too complex to read (more than %d schema nodes or %d levels)" % (MAX_WORK, MAX_DEPTH))
-        except Exception as exc:  # a schema shape nobody anticipated: never raise into the parser
+            self._warn(f"is too complex to read (more than {MAX_WORK} schema nodes or {MAX_DEPTH} levels)")
+        except Exception as exc:  # noqa: BLE001 - a schema shape nobody anticipated: never raise into the parser
             self._warn(f"could not be read ({type(exc).__name__}: {exc!s:.200})")
         finally:
             used = budget - max(self._left, 0)
@@ -349,7 +349,7 @@ class FunctionSchema:
     def declares(self, param: str) -> bool:
         try:
             return param in self._params
-        except Exception:
+        except Exception:  # noqa: BLE001 - a parameters mapping that misbehaves
             return False
 
     def param_type(self, param: str) -> ValueType:
@@ -357,7 +357,7 @@ class FunctionSchema:
         if cached is None:
             try:
                 schema = self._params.get(param)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a parameters mapping that misbehaves
                 schema = None
             cached = self._resolver.value_type(schema) if schema is not None else _UNTYPED
             self._cache[param] = cached
@@ -375,7 +375,7 @@ def _function_of(tool: Any) -> Mapping[str, Any] | None:
     fn = tool.get("function")
     if isinstance(fn, Mapping):
         return fn
-    if hasattr(fn, "model_dump"):
+    if fn is not None and hasattr(fn, "model_dump"):
         dumped = fn.model_dump(exclude_none=True)
         return dumped if isinstance(dumped, Mapping) else None
     if isinstance(tool.get("name"), str):  # a bare function or a Responses API FunctionTool
@@ -398,7 +398,7 @@ def function_schemas(tools: Iterable[Any] | None) -> dict[str, FunctionSchema]:
     budget = Budget()
     try:
         entries = list(tools)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - never raise from the request's tools
         logger.warning("the tool list (%s) cannot be read (%s); all values are read as strings",
                        type(tools).__name__, exc)
         return result
@@ -409,7 +409,7 @@ def function_schemas(tools: Iterable[Any] | None) -> dict[str, FunctionSchema]:
                 continue
             if fn["name"] not in result:
                 result[fn["name"]] = FunctionSchema(fn["name"], fn.get("parameters"), budget)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a tool that cannot be read is ignored
             logger.warning("a tool (%s) cannot be read (%s: %s); it is ignored",
                            type(tool).__name__, type(exc).__name__, exc)
     return result

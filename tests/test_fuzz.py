@@ -256,7 +256,7 @@ def _stream_core(text: str, tools, sizes: list[int]):
 
 
 def hostile_problems(seed: int) -> list[str]:
-    text, tools, sizes, split_seed = hostile_case(seed)
+    text, tools, sizes, _ = hostile_case(seed)
     try:
         whole = parse(text, tools)
         w_calls = [(c.name, c.arguments) for c in whole.tool_calls]

@@ -22,7 +22,7 @@ import pytest
 from qwen_xml_toolparser import ArgumentsDelta, StreamParser, parse
 from qwen_xml_toolparser._coerce import MAX_INT_DIGITS, MAX_JSON_DEPTH, NonStringPrefix, coerce
 from qwen_xml_toolparser._schema import MAX_TOTAL_WORK, MAX_WORK, FunctionSchema, Resolver, ValueType, function_schemas
-from tests.core.helpers import check, stream, tool
+from tests.core.helpers import check, stream
 from tests.hostile_shapes import SHAPES, measure, random_hostile_schema
 
 THOROUGH = os.environ.get("QXT_THOROUGH", "") not in ("", "0")
@@ -73,7 +73,7 @@ def test_work_per_character_does_not_grow(shape, streamed):
 
 def test_counting_parser_sees_quadratic_copying():
     """The instrument itself: a parser that re-accumulates held text is caught."""
-    from tests.hostile_shapes import CountingParser, TOOLS, deltas, shape
+    from tests.hostile_shapes import TOOLS, CountingParser, deltas, shape
 
     class Accumulating(CountingParser):
         def feed(self, text):
