@@ -76,6 +76,14 @@ def hostile_schemas() -> list[tuple[str, dict]]:
     props = {"a": {"anyOf": [{"type": "integer"}] * (MAX_WORK // 3)}}
     props.update({f"p{i}": {"anyOf": [{"type": "integer"}] * (MAX_WORK // 3)} for i in range(100)})
     out.append(("100 parameters at the per-value budget", {"type": "object", "properties": props}))
+    chain = {f"c{i}": {"$ref": f"#/$defs/c{i + 1}"} for i in range(31)}
+    chain["c31"] = {"type": "integer"}
+    distinct = {**chain, **{f"r{i}": {"$ref": "#/$defs/c0", "x": i} for i in range(3000)}}
+    out.append(("anyOf of 3,000 distinct $refs, each into a 31-step $ref chain", {
+        "$defs": distinct, "type": "object",
+        "properties": {"a": {"anyOf": [{"$ref": f"#/$defs/r{i}"} for i in range(3000)]}}}))
+    out.append(("enum of 100,000 values, no type", {
+        "type": "object", "properties": {"a": {"enum": list(range(100_000))}}}))
     for ref in ("#/L/²", "#/L/" + "9" * 5000, "#/" + "a/" * 50_000):
         out.append((f"pointer {ref[:12]!r}... ({len(ref)} chars)", {
             "L": [{"type": "integer"}], "type": "object", "properties": {"a": {"$ref": ref}}}))

@@ -296,11 +296,8 @@ def _read(raw: str, vt: ValueType) -> Any:
 
 def coerce(raw: str, vt: ValueType) -> tuple[Any, bool]:
     """Return ``(value, fits)`` for the raw text of one parameter."""
-    if vt.enum is not None and raw in vt.enum:
-        # An exact string member wins over any other reading ("1" stays "1").
-        for member in vt.enum:
-            if isinstance(member, str) and member == raw:
-                return raw, True
+    if raw in vt.string_enum:  # an exact string member wins over any other reading ("1" stays "1")
+        return raw, True
     if vt.is_string_only:
         return raw, True
     value = _read(raw, vt)

@@ -767,6 +767,7 @@ class StreamParser:
         if follows is sc.NEED_MORE:
             return False
         if follows and buf.startswith(sc.CALL_END, k):
+            self._json_parts.append(buf[p:k])  # kept for the content fallback
             self._pos = k + len(sc.CALL_END)
             self._json_body_done(sc.CALL_END)
         elif follows:  # a new call starts: this one had no </tool_call>

@@ -124,6 +124,7 @@ class Resolver:
                 logger.debug("unresolvable $ref %.80r", ref)
                 return {}
             schema, steps = target, steps + 1
+        self._left -= steps  # charged to the value type being read, if any (see _spend)
         return schema
 
     def _lookup(self, ref: str) -> Any:
@@ -169,7 +170,11 @@ class Resolver:
                 node = {}
             types = frozenset(self._types_of(node, 0, {}))
             branches = self._branches(node)
-            return ValueType(types=types, enum=_enum_of(branches), schema=node, resolver=self, branches=branches)
+            self._spend(sum(len(b["enum"]) for b in branches if isinstance(b.get("enum"), list)))
+            enum = _enum_of(branches)
+            strings = frozenset(v for v in enum if isinstance(v, str)) if enum else frozenset()
+            return ValueType(types=types, enum=enum, schema=node, resolver=self, branches=branches,
+                             string_enum=strings)
         except _TooComplex:
             self._warn(f"is too complex to read (more than {MAX_WORK} schema nodes or {MAX_DEPTH} levels)")
         except Exception as exc:  # noqa: BLE001 - a schema shape nobody anticipated: never raise into the parser
@@ -295,6 +300,7 @@ class ValueType:
     schema: Mapping[str, Any]
     resolver: Resolver = field(repr=False, compare=False)
     branches: tuple[Mapping[str, Any], ...] = field(default=(), repr=False, compare=False)
+    string_enum: frozenset[str] = field(default=frozenset(), repr=False, compare=False)  # its str members
 
     @property
     def is_string_only(self) -> bool:
