@@ -269,13 +269,15 @@ class StreamParser:
             raise ParserFinishedError("feed() after finish(): use a new StreamParser for each output")
         if not text:
             return []
-        buf, pos = self._buf, self._pos
-        self._offset += pos
-        self._pos = 0
+        buf = self._buf
+        pos = self._pos
         if pos == len(buf):
             self._buf = text
         else:  # undecided text (a possible marker) is kept and read again with the new text
             self._buf = buf[pos:] + text
+        if pos:
+            self._offset += pos
+            self._pos = 0
         out: list[Event] = []
         self._out = out
         while self._state(False):
@@ -513,12 +515,11 @@ class StreamParser:
 
     def _on_function_body(self, final: bool) -> bool:
         buf, p = self._buf, self._pos
-        k = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
-        if k > p:
-            self._consume(k - p)
-            return True
         if p == len(buf):
             return False
+        if buf[p] in _WS:
+            self._pos = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
+            return True
         for marker in _BODY_MARKERS:
             if marker == "</function":  # also drifted closers such as </function_invocation>
                 end = sc.closing_tag_end(buf, p, marker, final, partial_at_end=False)
@@ -717,8 +718,8 @@ class StreamParser:
 
     def _on_after_function(self, final: bool) -> bool:
         buf, p = self._buf, self._pos
-        p = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
-        self._pos = p
+        if p < len(buf) and buf[p] in _WS:
+            p = self._pos = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
         if p == len(buf):
             if final:
                 self._state = self._on_content

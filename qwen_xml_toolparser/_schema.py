@@ -170,8 +170,7 @@ class Resolver:
                 node = {}
             types = frozenset(self._types_of(node, 0, {}))
             branches = self._branches(node)
-            self._spend(sum(len(b["enum"]) for b in branches if isinstance(b.get("enum"), list)))
-            enum = _enum_of(branches)
+            enum = self._enum_of(branches)
             strings = frozenset(v for v in enum if isinstance(v, str)) if enum else frozenset()
             return ValueType(types=types, enum=enum, schema=node, resolver=self, branches=branches,
                              string_enum=strings)
@@ -248,6 +247,20 @@ class Resolver:
         memo[key] = types
         return types
 
+    def _enum_of(self, branches: tuple[Mapping[str, Any], ...]) -> tuple[Any, ...] | None:
+        values: list[Any] = []
+        found = False
+        for branch in branches:
+            enum = branch.get("enum")
+            if isinstance(enum, list):
+                self._spend(len(enum))
+                values.extend(enum)
+                found = True
+            if "const" in branch:
+                values.append(branch["const"])
+                found = True
+        return tuple(values) if found else None
+
     def _distinct(self, subs: list[Any]) -> Iterable[Any]:
         """The members of a branch list, each object once; the whole list is charged first."""
         self._spend(len(subs))
@@ -272,19 +285,6 @@ class Resolver:
                     children.extend(self._distinct(subs))
             stack.extend(reversed(children))
         return tuple(out)
-
-
-def _enum_of(branches: tuple[Mapping[str, Any], ...]) -> tuple[Any, ...] | None:
-    values: list[Any] = []
-    found = False
-    for branch in branches:
-        if isinstance(branch.get("enum"), list):
-            values.extend(branch["enum"])
-            found = True
-        if "const" in branch:
-            values.append(branch["const"])
-            found = True
-    return tuple(values) if found else None
 
 
 @dataclass(frozen=True)
