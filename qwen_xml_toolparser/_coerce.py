@@ -31,6 +31,7 @@ import json
 import logging
 import math
 import re
+import warnings
 from decimal import Decimal, InvalidOperation
 from itertools import pairwise
 from typing import Any
@@ -251,7 +252,9 @@ def _read_container(text: str, kind: type) -> Any:
         value = _NO_VALUE
     if value is _NO_VALUE and len(text) <= MAX_LITERAL_CHARS and _nesting_depth(text) <= MAX_NESTING:
         try:
-            value = _from_literal(ast.literal_eval(text))
+            with warnings.catch_warnings():  # e.g. "invalid decimal literal" for 1e3abc: not our log's business
+                warnings.simplefilter("ignore", SyntaxWarning)
+                value = _from_literal(ast.literal_eval(text))
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             value = _NO_VALUE
     return value if isinstance(value, kind) else _NO_VALUE

@@ -388,3 +388,15 @@ def test_deep_json_is_read_the_same_at_any_stack_depth(depth):
         assert isinstance(json.loads(xml)["a"], list)
     else:
         assert json.loads(xml)["a"] == deep  # too deep for JSON: the text
+
+
+def test_python_literal_fallback_does_not_warn():
+    """ast.literal_eval of model text such as ``[1e3abc]`` must not print SyntaxWarnings in the server log."""
+    import warnings
+
+    schema = {"type": "object", "properties": {"a": {"type": "array"}}}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        args = parse(CALL_A.replace("\n42\n", "\n[1e3abc, 0x]\n"), _fn(schema)).tool_calls[0].arguments
+    assert json.loads(args) == {"a": "[1e3abc, 0x]"}
+    assert not [w for w in caught if issubclass(w.category, SyntaxWarning)]
