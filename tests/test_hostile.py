@@ -391,12 +391,12 @@ def test_deep_json_is_read_the_same_at_any_stack_depth(depth):
 
 
 def test_python_literal_fallback_does_not_warn():
-    """ast.literal_eval of model text such as ``[1e3abc]`` must not print SyntaxWarnings in the server log."""
+    """ast.literal_eval of model text such as ``[1and 2]`` must not print SyntaxWarnings in the server log."""
     import warnings
 
     schema = {"type": "object", "properties": {"a": {"type": "array"}}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        args = parse(CALL_A.replace("\n42\n", "\n[1e3abc, 0x]\n"), _fn(schema)).tool_calls[0].arguments
-    assert json.loads(args) == {"a": "[1e3abc, 0x]"}
+        args = parse(CALL_A.replace("\n42\n", "\n[1and 2, 0x1for]\n"), _fn(schema)).tool_calls[0].arguments
+    assert json.loads(args) == {"a": "[1and 2, 0x1for]"}
     assert not [w for w in caught if issubclass(w.category, SyntaxWarning)]
