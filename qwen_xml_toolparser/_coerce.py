@@ -72,13 +72,35 @@ def _finite_float(text: str) -> float:
 
 
 def strict_loads(text: str) -> Any:
-    """``json.loads`` without non-finite numbers and with a depth limit; raises ValueError."""
-    if json_depth(text) > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    """``json.loads`` without non-finite numbers and with a depth limit; raises ValueError.
+
+    The depth limit does not depend on the caller's stack: JSON that the stack cannot
+    hold is deeper than MAX_JSON_DEPTH anyway (the parser runs far from the recursion
+    limit), and a parsed value is measured.
+    """
     try:
-        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
-        raise ValueError("JSON nested too deep for the stack") from None
+        raise ValueError("JSON nested too deep") from None
+    if isinstance(value, (dict, list)) and (text.count("[") + text.count("{") > MAX_JSON_DEPTH) \
+            and _value_depth(value) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _value_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (iterative; stops past MAX_JSON_DEPTH)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_JSON_DEPTH:
+                break
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 _KEY = re.compile(r'\s*("(?:[^"\\]|\\.)*")\s*:', re.DOTALL)
@@ -135,23 +157,15 @@ def read_json_object(text: str) -> tuple[dict[str, Any], set[str]] | None:
             continue
         except ValueError:
             pass
-        if json_depth(raw) <= MAX_JSON_DEPTH:
-            try:
-                json.loads(raw)  # valid JSON apart from its non-finite numbers?
-            except (ValueError, RecursionError):
-                return None
+        try:
+            json.loads(raw)  # valid JSON apart from its non-finite numbers (or its depth)?
+        except RecursionError:
+            pass
+        except ValueError:
+            return None
         out[key] = raw
         kept.add(key)
     return out, kept
-
-
-def json_depth(text: str) -> int:
-    """Nesting depth of JSON text, exact up to MAX_JSON_DEPTH (0 when obviously shallow)."""
-    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
-        return 0
-    nesting = JsonNesting(stop_at=MAX_JSON_DEPTH + 1)
-    nesting.feed(text, 0, len(text))
-    return nesting.deepest
 
 
 def _int_fits(value: int) -> bool:

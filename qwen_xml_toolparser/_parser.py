@@ -61,6 +61,7 @@ _CONTENT_MARKERS = (sc.CALL_START, sc.CALL_END, sc.FUNCTION_START, sc.THINK_STAR
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
+_JSON_BODY_MARKERS = (sc.CALL_END, sc.CALL_START, sc.FUNCTION_START)  # what may end a Hermes body
 _FENCE_RUN = {"`": re.compile("`*"), "~": re.compile("~*")}
 
 # Value modes
@@ -257,7 +258,8 @@ class StreamParser:
         self._prefix: NonStringPrefix | None = None  # undecided: can it still be a non-string?
         # Hermes-style JSON body
         self._json_parts: list[str] = []
-        self._json_nesting: sc.JsonNesting | None = None  # None once the top-level object closed
+        self._json_watch = False  # may the body still end without </tool_call>?
+        self._json_nesting: sc.JsonNesting | None = None  # following the body's JSON nesting
 
     # ── public API ───────────────────────────────────────────────────────────
 
@@ -461,7 +463,8 @@ class StreamParser:
                 self._block_head = buf[p:k]
                 self._consume(k - p)
                 self._json_parts = []
-                self._json_nesting = sc.JsonNesting(stop_at_close=True)
+                self._json_watch = True
+                self._json_nesting = None
                 self._state = self._on_json_body
                 return True
             self._block_head = buf[p : k + len(follow)]
@@ -732,21 +735,44 @@ class StreamParser:
         self._state = self._on_content
         return True
 
-    def _on_json_body(self, final: bool) -> bool:
+    def _json_window(self, final: bool) -> tuple[int, int]:
+        """(start of </tool_call> or -1, end of the body text that can be consumed now)."""
         buf, p = self._buf, self._pos
         end = buf.find(sc.CALL_END, p)
         if end >= 0 or final:
-            stop = end if end >= 0 else len(buf)
-        else:
-            stop = len(buf)  # keep a possible partial "</tool_call>" at the end
-            for k in range(1, len(sc.CALL_END)):
-                if buf.endswith(sc.CALL_END[:k]):
-                    stop = max(p, len(buf) - k)
+            return end, end if end >= 0 else len(buf)
+        # Keep a possible partial marker at the end (every marker starts with "<").
+        lt = buf.find("<", max(p, len(buf) - len(sc.CALL_END) + 1))
+        while lt >= 0:
+            tail = buf[lt:]
+            if any(marker.startswith(tail) for marker in _JSON_BODY_MARKERS):
+                return end, lt
+            lt = buf.find("<", lt + 1)
+        return end, len(buf)
+
+    def _on_json_body(self, final: bool) -> bool:
+        end, stop = self._json_window(final)
+        buf, p = self._buf, self._pos
+        if self._json_watch and self._json_nesting is None and (
+            buf.find(sc.CALL_START, p, stop) >= 0 or buf.find(sc.FUNCTION_START, p, stop) >= 0
+        ):
+            # A call start inside the body: the body may have ended without </tool_call>.
+            # From here on, follow its JSON nesting; the body so far is read again, once.
+            if self._json_parts:
+                done = "".join(self._json_parts)
+                self._json_parts = []
+                self._buf = done + buf[p:]
+                self._offset += p - len(done)
+                self._pos = 0
+                end, stop = self._json_window(final)
+                buf, p = self._buf, 0
+            self._json_nesting = sc.JsonNesting(stop_at_close=True)
         nesting = self._json_nesting
         if nesting is not None:
             close = nesting.feed(buf, p, stop)
             if close >= 0:  # the top-level object closed: see what follows it
                 self._json_nesting = None
+                self._json_watch = False
                 self._json_parts.append(buf[p:close])
                 self._pos = close
                 self._state = self._on_json_tail
@@ -782,6 +808,7 @@ class StreamParser:
         body = "".join(self._json_parts)
         self._json_parts = []
         self._json_nesting = None
+        self._json_watch = False
         self._state = self._on_content
         call = self._json_call(body)
         if call is None:

@@ -90,6 +90,9 @@ SHAPES: list[Shape] = [
           "a value with '</parameter>' followed by the longest whitespace the scanner looks past"),
     Shape("hermes_json", lambda n: '<tool_call>\n{"name": "w", "arguments": '
           + _json_doc(n) + "}\n</tool_call>", 1, "a Hermes JSON body"),
+    Shape("hermes_markup", lambda n: '<tool_call>\n{"name": "w", "arguments": {"content": '
+          + json.dumps(_repeat("<function=x> <tool_call> a\n", n)) + "}}\n</tool_call>", 1,
+          "a Hermes body whose string holds call markup (its JSON nesting is then followed)"),
     Shape("fences", lambda n: _repeat("```py\nx = '<tool_call>'\n```\n~~~~~~\n<b>\n~~~~~~\n", n), 0,
           "content with closed code fences holding call markup"),
 ]

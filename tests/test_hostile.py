@@ -293,6 +293,13 @@ def test_hermes_body_with_text_after_the_object_is_still_read_to_its_closer():
     assert calls == [] and content == text  # unchanged: not a JSON call, kept as content
 
 
+def test_hermes_body_with_call_markup_inside_a_string_is_one_call():
+    args = {"code": "<tool_call>\n<function=g>\n</function>", "n": [1, {"b": "<function=x>"}]}
+    text = "<tool_call>\n" + json.dumps({"name": "f", "arguments": args}) + "\n</tool_call>"
+    content, calls = check(text)
+    assert calls == [("f", args)] and not content
+
+
 @pytest.mark.parametrize("body", ['{"x": 1}', '{"name": \n```"h", "arguments": {}}', '{"name": 5}'])
 def test_hermes_body_that_is_no_call_stays_content_verbatim(body):
     text = f"Hi <tool_call>\n{body}\n \n</tool_call> there"
