@@ -264,7 +264,11 @@ class StreamParser:
     # ── public API ───────────────────────────────────────────────────────────
 
     def feed(self, text: str) -> list[Event]:
-        """Parse the next piece of output text and return the new events."""
+        """Parse the next piece of output text and return the new events.
+
+        ``text`` must be a ``str`` (decoded model output): anything else raises one
+        ``TypeError`` that says what to pass instead.
+        """
         if not isinstance(text, str):
             raise not_text_error("StreamParser.feed()", text)
         if self._finished:
