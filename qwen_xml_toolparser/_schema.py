@@ -43,6 +43,7 @@ _ALIASES = {
     "none": "null", "nil": "null",
 }
 _COMBINATORS = ("anyOf", "oneOf", "allOf")
+_COMPOUND = frozenset(("anyOf", "oneOf", "allOf", "enum", "const", "nullable", "$ref"))
 
 
 def _normalize_type_name(name: Any) -> str:
@@ -168,6 +169,10 @@ class Resolver:
             node = self.deref(schema)
             if not isinstance(node, Mapping):
                 node = {}
+            declared = node.get("type")
+            if isinstance(declared, str) and node.keys().isdisjoint(_COMPOUND):  # the common case
+                return ValueType(types=frozenset((_normalize_type_name(declared),)), enum=None, schema=node,
+                                 resolver=self, branches=(node,))
             types = frozenset(self._types_of(node, 0, {}))
             branches = self._branches(node)
             enum = self._enum_of(branches)
