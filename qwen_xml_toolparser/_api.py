@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._events import ArgumentsDelta, ContentDelta, ToolCallEnd, ToolCallStart
-from ._parser import StreamParser, _default_id
+from ._parser import StreamParser, _default_id, not_text_error
 
 __all__ = ["ParseResult", "ToolCall", "parse"]
 
@@ -41,6 +41,8 @@ def parse(
     ``</tool_call>``) is not returned; its raw text (and the whitespace before
     it) is kept as content.
     """
+    if not isinstance(text, str):
+        raise not_text_error("parse()", text)
     parser = StreamParser(tools, id_factory=id_factory)
     content: list[str] = []
     calls: dict[int, tuple[ToolCallStart, list[str]]] = {}
