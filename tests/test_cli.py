@@ -240,7 +240,7 @@ def test_vllm_mode_goes_through_the_plugin(vllm_installed):
 
 
 def test_vllm_mode_streams_delta_messages_at_token_boundaries(vllm_installed):
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
     run = _run(OUTPUT, "--tools", TOOLS, "--vllm", "--stream", "--tokenizer", ensure_tokenizer_dir())
     assert run.rc == 0, run.stderr
