@@ -59,7 +59,8 @@ def tool_choice(v: str) -> str:
         return ("vLLM's JSON format; with `VLLM_ENFORCE_STRICT_TOOL_CALLING=1` our structural tag "
                 "(`auto` too)")
     if t < (0, 31):
-        return "our structural tag (`auto` too); `VLLM_ENFORCE_STRICT_TOOL_CALLING=0`: JSON format"
+        return ("our structural tag, arguments pinned unless `strict: false` (`auto`: only with a `strict` tool); "
+                "`VLLM_ENFORCE_STRICT_TOOL_CALLING=0`: JSON format")
     return ("our structural tag, `strict` tools, `--tool-strict-level`; "
             "`VLLM_ENFORCE_STRICT_TOOL_CALLING=0`: JSON format")
 
