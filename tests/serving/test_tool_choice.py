@@ -204,3 +204,27 @@ def test_enforcement_switch_routes_as_in_tree(runner, enforce):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out[PLUGIN] == out[INTREE]
     assert out.get("widened", True)  # where in-tree gets a structural tag, ours is it widened
+
+
+@pytest.mark.parametrize("level", ["auto", "function", "parameter"])
+def test_tool_strict_level(runner, level):
+    """``--tool-strict-level``: non-strict tools get in-tree's grammar for that level, widened;
+    ``parameter`` pins the arguments (our content follows the schema), ``function`` the envelope."""
+    compat = _structural_tag_api(runner)
+    try:
+        from vllm.tool_parsers.tool_strict_level import ToolStrictLevel
+    except ImportError:
+        pytest.skip(f"vLLM {runner.serving(PLUGIN).version} has no --tool-strict-level")
+    req = compat.chat_request(_tools(None), tool_choice="auto")
+    strict_level = ToolStrictLevel.from_name(level)
+    intree = compat.ToolParserManager.get_tool_parser(INTREE)(runner.serving(INTREE).tokenizer, req.tools)
+    mine = compat.ToolParserManager.get_tool_parser(PLUGIN)(runner.serving(PLUGIN).tokenizer, req.tools)
+    theirs = intree.get_structural_tag(req, strict_level=strict_level)
+    got = mine.get_structural_tag(req, strict_level=strict_level)
+    if level == "auto":
+        assert theirs is None and got is None  # auto without strict tools: unconstrained
+        return
+    widened = widen_structural_tag(theirs.model_dump(), declared_parameters(_tools(None)))
+    assert got.model_dump() == type(theirs).model_validate(widened).model_dump()
+    contents = [tag["content"]["type"] for tag in got.model_dump()["format"]["tags"]]
+    assert contents == (["sequence", "sequence"] if level == "parameter" else ["star", "star"])
