@@ -27,6 +27,7 @@ __all__ = [
     "VLLM_VERSION",
     "builtin_structural_tag",
     "init_tool_parser",
+    "json_schema_excludes",
     "logger",
     "structural_tag",
 ]
@@ -174,6 +175,13 @@ def builtin_structural_tag(parser: Any, request: Any, *args: Any, **kwargs: Any)
             reasoning=get_enable_structured_outputs_in_reasoning(),
         )
     return None
+
+
+def json_schema_excludes() -> bool:
+    """Can xgrammar keep strings out of nested JSON strings (``JSONSchemaFormat.excludes``, 0.2.8+)?"""
+    from xgrammar.structural_tag import JSONSchemaFormat
+
+    return "excludes" in JSONSchemaFormat.model_fields
 
 
 def structural_tag(data: dict[str, Any]) -> Any:

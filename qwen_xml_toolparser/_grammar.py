@@ -82,8 +82,12 @@ def _properties(parameters: Any) -> dict[str, Any]:
     return {}
 
 
-def _value_format(prop: Any, free: dict[str, Any]) -> dict[str, Any] | None:
-    """The format of one value as the parser reads it back, or None (keep xgrammar's)."""
+def _value_format(prop: Any, free: dict[str, Any], json_excludes: bool) -> dict[str, Any] | None:
+    """The format of one value as the parser reads it back, or None (keep xgrammar's).
+
+    ``json_excludes``: xgrammar can keep the markers out of nested JSON strings (0.2.8+);
+    without it, objects and arrays keep xgrammar's rendering.
+    """
     if not isinstance(prop, Mapping):
         return free if prop is True else None
     kind = prop.get("type")
@@ -91,13 +95,15 @@ def _value_format(prop: Any, free: dict[str, Any]) -> dict[str, Any] | None:
         return free
     if kind == "string" and not (_STRING_CONSTRAINTS - {"enum", "const"}) & prop.keys():
         values = prop["enum"] if "enum" in prop else [prop["const"]]
-        if values and all(isinstance(v, str) for v in values):
+        if values and all(isinstance(v, str) and not any(m in v for m in VALUE_EXCLUDES) for v in values):
             # The template's \n on each side is stripped: the value text is the enum value.
             return _or([_const(v) for v in values])
         return None
     if isinstance(kind, str) and kind in _JSON_TYPES and not _COMPOSITE & prop.keys():
         fmt: dict[str, Any] = {"type": "json_schema", "json_schema": dict(prop), "style": "json"}
         if kind in ("object", "array"):
+            if not json_excludes:
+                return None
             fmt["excludes"] = list(VALUE_EXCLUDES)  # in nested strings
         return fmt
     return None
@@ -117,7 +123,7 @@ def _fallback_param(key: str, prop: Any, parameters: Mapping[str, Any]) -> dict[
     return _seq([{"type": "json_schema", "json_schema": schema, "style": "qwen_xml"}, _const("\n")])
 
 
-def call_content(parameters: Any, pinned: bool) -> dict[str, Any] | None:
+def call_content(parameters: Any, pinned: bool, json_excludes: bool = True) -> dict[str, Any] | None:
     """The format of a call's parameters, from ``<parameter=`` to the last ``</parameter>\\n``.
 
     ``pinned``: the arguments must fit ``parameters`` (a strict tool). Returns None when the
@@ -144,7 +150,7 @@ def call_content(parameters: Any, pinned: bool) -> dict[str, Any] | None:
     for key, prop in props.items():
         if any(ch in key for ch in "<>\n") or key != key.strip():
             return None
-        value = _value_format(prop, free)
+        value = _value_format(prop, free, json_excludes)
         param = _param(key, value) if value is not None else _fallback_param(key, prop, parameters)
         elements.append(param if key in required else {"type": "optional", "content": param})
     if any(key not in props for key in required):
@@ -152,13 +158,13 @@ def call_content(parameters: Any, pinned: bool) -> dict[str, Any] | None:
     return _seq(elements)
 
 
-def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any]) -> dict[str, Any]:
+def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any], json_excludes: bool = True) -> dict[str, Any]:
     """Replace the call contents of a dumped ``qwen_3_coder`` structural tag (see module doc).
 
     ``tools`` maps each function name to its ``parameters`` schema (the request's, also for
     tools whose schema the builtin left out because they are not strict). Calls whose content
     is not xgrammar's ``qwen_xml`` JSON schema, and schemas :func:`call_content` does not take
-    apart, are kept as they are.
+    apart, are kept as they are. ``json_excludes``: see :func:`_value_format`.
     """
 
     def visit(node: Any) -> Any:
@@ -170,7 +176,7 @@ def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any]) -> dict[
             name = node["begin"][len(CALL_BEGIN) : -2]
             schema = node["content"]["json_schema"]
             pinned = schema is not True
-            content = call_content(schema if pinned else tools.get(name), pinned)
+            content = call_content(schema if pinned else tools.get(name), pinned, json_excludes)
             if content is not None:
                 return {**node, "content": content, "end": CALL_END}
             return node

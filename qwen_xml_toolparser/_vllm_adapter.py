@@ -228,7 +228,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             return None
         try:
             tools = [tool.model_dump() if hasattr(tool, "model_dump") else tool for tool in request.tools or ()]
-            return vc.structural_tag(widen_structural_tag(tag.model_dump(), declared_parameters(tools)))
+            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), vc.json_schema_excludes())
+            return vc.structural_tag(widened)
         except Exception:  # never fail a request over the grammar: in-tree's is still valid
             logger.exception("qwen_xml_safe: could not build the structural tag; using the builtin one")
             return tag
