@@ -56,7 +56,6 @@ MAX_NAME = 256  # longest function / parameter name we wait for
 MAX_GAP = 256  # longest whitespace run between a closer and what follows it
 MAX_DRIFT = 32  # longest drifted suffix of a closer: </parameter1>, </function_invocation>
 _WS = " \t\r\n"
-DRIFT_TEXT = " \t\"'/<"  # after a closer's stem, these make it text: `</parameter "`
 
 # What may follow each closer (after whitespace) for it to be a real closer.
 # "</function" without ">" also admits drifted function closers.
@@ -146,7 +145,7 @@ def closing_tag_end(
             return k + 1
         if ch == "\n":
             return k
-        if ch in DRIFT_TEXT:
+        if ch in " \t\"'/<":  # `</parameter "`: text, not a drifted tag
             return None
         k += 1
     if k == n:
