@@ -34,6 +34,7 @@ from typing import Any
 from . import _compat as vc
 from ._api import parse
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallStart
+from ._grammar import declared_parameters, widen_structural_tag
 from ._parser import StreamParser
 
 __all__ = ["PARSER_NAME", "QwenXmlSafeToolParser", "register"]
@@ -69,9 +70,11 @@ class _SentArgs:
 class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     """Tool parser for Qwen3-Coder / Qwen3.5+ XML tool calls (``qwen_xml_safe``)."""
 
-    # tool_choice="required" and named tools are parsed from the XML the model
-    # writes, not forced into vLLM's JSON format.
-    supports_required_and_named = False
+    # tool_choice="required", named tools and strict tools: routed and constrained as with
+    # in-tree qwen3_coder (docs/grammar.md). Where vLLM applies a structural tag, it is the
+    # builtin qwen_3_coder one with call contents the parser reads back exactly.
+    structural_tag_model = "qwen_3_coder"
+    supports_required_and_named = vc.SUPPORTS_REQUIRED_AND_NAMED
 
     def __init__(self, tokenizer: Any, tools: Any = None, *args: Any, **kwargs: Any) -> None:
         vc.init_tool_parser(self, tokenizer, tools)  # assigns prev_tool_call_arr = [] etc.
@@ -203,6 +206,23 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         # hot path slower on CPython 3.11+.)
         if self._assigned is not None:
             self._assigned[name] = value
+
+    def get_structural_tag(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """The grammar for a request: in-tree qwen3_coder's, with the calls' contents widened.
+
+        vLLM calls this for tool_choice auto / required / named (0.21+, see
+        ``_compat.STRUCTURAL_TAGS``); None means "no grammar", as in-tree.
+        """
+        tag = vc.builtin_structural_tag(self, request, *args, **kwargs)
+        if tag is None:
+            return None
+        try:
+            tools = [tool.model_dump() if hasattr(tool, "model_dump") else tool for tool in request.tools or ()]
+            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), vc.json_schema_excludes())
+            return vc.structural_tag(widened)
+        except Exception:  # never fail a request over the grammar: in-tree's is still valid
+            logger.exception("qwen_xml_safe: could not build the structural tag; using the builtin one")
+            return tag
 
     # ── helpers ──────────────────────────────────────────────────────────────
 
