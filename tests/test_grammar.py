@@ -1,6 +1,6 @@
 """The structural tag of ``qwen_xml_safe`` (qwen_xml_toolparser/_grammar.py) on the grammar itself.
 
-xgrammar's ``GrammarMatcher``, compiled with the real Qwen3 tokenizer (tests/support/qwen_tokenizer.py),
+xgrammar's ``GrammarMatcher``, compiled with the real Qwen3 tokenizer (qxt_support/qwen_tokenizer.py),
 is given a rendered call token by token (as vLLM's structured-output backend does it); the same text
 goes through the parser. Checked:
 
@@ -96,7 +96,7 @@ AMBIGUOUS_VALUES = [
 def compiler() -> Any:
     from transformers import AutoTokenizer
 
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
     tok = AutoTokenizer.from_pretrained(str(ensure_tokenizer_dir()))
     info = xg.TokenizerInfo.from_huggingface(tok, vocab_size=len(tok))

@@ -26,7 +26,8 @@ pytest.importorskip("vllm")
 
 from qwen_xml_toolparser._grammar import declared_parameters, widen_structural_tag  # noqa: E402
 from tests.serving.driver import ServingError, collect  # noqa: E402
-from tests.serving.test_serving_layer import PLUGIN, REPO, Runner  # noqa: E402
+from qxt_support.vllm import REPO  # noqa: E402
+from tests.serving.test_serving_layer import PLUGIN, Runner  # noqa: E402
 
 pytestmark = pytest.mark.serving
 
@@ -177,7 +178,7 @@ ENFORCEMENT_OFF = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from qwen_xml_toolparser import _compat, plugin
-from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 from transformers import AutoTokenizer
 tok = AutoTokenizer.from_pretrained(str(ensure_tokenizer_dir()))
 from qwen_xml_toolparser._grammar import declared_parameters, widen_structural_tag
