@@ -182,7 +182,8 @@ def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any], json_exc
             return node
         return {key: visit(value) for key, value in node.items()}
 
-    return visit(json.loads(json.dumps(tag)))  # a copy; the caller's tag stays as it was
+    widened: dict[str, Any] = visit(json.loads(json.dumps(tag)))  # a copy; the caller's tag stays as it was
+    return widened
 
 
 def _is_call(node: Mapping[str, Any]) -> bool:

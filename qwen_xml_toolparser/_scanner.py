@@ -15,6 +15,7 @@ markup or by the end of the output.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable
 from typing import Final
@@ -45,14 +46,16 @@ THINK_START: Final = "<think>"
 THINK_END: Final = "</think>"
 
 
-class _NeedMore:
-    __slots__ = ()
+class _NeedMore(enum.Enum):
+    """The single value ``NEED_MORE`` (an enum member, so that ``is NEED_MORE`` narrows types)."""
+
+    NEED_MORE = 0
 
     def __repr__(self) -> str:
         return "NEED_MORE"
 
 
-NEED_MORE: Final = _NeedMore()
+NEED_MORE: Final = _NeedMore.NEED_MORE
 
 MAX_NAME = 256  # longest function / parameter name we wait for
 MAX_GAP = 256  # longest whitespace run between a closer and what follows it

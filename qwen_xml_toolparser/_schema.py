@@ -144,7 +144,7 @@ class Resolver:
                     node = node[int(part)]
                 else:
                     return None
-        except Exception:  # noqa: BLE001 - a Mapping that misbehaves: not a pointer we can follow
+        except Exception:  # a Mapping that misbehaves: not a pointer we can follow
             return None
         return node
 
@@ -181,7 +181,7 @@ class Resolver:
                              string_enum=strings)
         except _TooComplex:
             self._warn(f"is too complex to read (more than {MAX_WORK} schema nodes or {MAX_DEPTH} levels)")
-        except Exception as exc:  # noqa: BLE001 - a schema shape nobody anticipated: never raise into the parser
+        except Exception as exc:  # a schema shape nobody anticipated: never raise into the parser
             self._warn(f"could not be read ({type(exc).__name__}: {exc!s:.200})")
         finally:
             used = budget - max(self._left, 0)
@@ -360,7 +360,7 @@ class FunctionSchema:
     def declares(self, param: str) -> bool:
         try:
             return param in self._params
-        except Exception:  # noqa: BLE001 - a parameters mapping that misbehaves
+        except Exception:  # a parameters mapping that misbehaves
             return False
 
     def param_type(self, param: str) -> ValueType:
@@ -368,7 +368,7 @@ class FunctionSchema:
         if cached is None:
             try:
                 schema = self._params.get(param)
-            except Exception:  # noqa: BLE001 - a parameters mapping that misbehaves
+            except Exception:  # a parameters mapping that misbehaves
                 schema = None
             cached = self._resolver.value_type(schema) if schema is not None else _UNTYPED
             self._cache[param] = cached
@@ -409,7 +409,7 @@ def function_schemas(tools: Iterable[Any] | None) -> dict[str, FunctionSchema]:
     budget = Budget()
     try:
         entries = list(tools)
-    except Exception as exc:  # noqa: BLE001 - never raise from the request's tools
+    except Exception as exc:  # never raise from the request's tools
         logger.warning("the tool list (%s) cannot be read (%s); all values are read as strings",
                        type(tools).__name__, exc)
         return result
@@ -420,7 +420,7 @@ def function_schemas(tools: Iterable[Any] | None) -> dict[str, FunctionSchema]:
                 continue
             if fn["name"] not in result:
                 result[fn["name"]] = FunctionSchema(fn["name"], fn.get("parameters"), budget)
-        except Exception as exc:  # noqa: BLE001 - a tool that cannot be read is ignored
+        except Exception as exc:  # a tool that cannot be read is ignored
             logger.warning("a tool (%s) cannot be read (%s: %s); it is ignored",
                            type(tool).__name__, type(exc).__name__, exc)
     return result

@@ -110,14 +110,16 @@ def _check_tool(i: int, tool: Any) -> str | None:
     fn = tool.get("function")
     if fn is None:
         if isinstance(tool.get("name"), str):
-            return f'tool {i} ({tool["name"]}) has the Responses API shape (name at the top level): nest it in "function"'
+            name = tool["name"]
+            return f'tool {i} ({name}) has the Responses API shape (name at the top level): nest it in "function"'
         return f'tool {i} has no "function" object'
     if not isinstance(fn, dict):
         return f'tool {i}: "function" is a JSON {_json_type(fn)}, not an object'
     if not isinstance(fn.get("name"), str) or not fn["name"]:
         return f'tool {i}: "function" has no "name" string'
     if fn.get("parameters") is not None and not isinstance(fn["parameters"], dict):
-        return f'tool {i} ({fn["name"]}): "parameters" is a JSON {_json_type(fn["parameters"])}, not a JSON schema object'
+        kind = _json_type(fn["parameters"])
+        return f'tool {i} ({fn["name"]}): "parameters" is a JSON {kind}, not a JSON schema object'
     if fn.get("description") is not None and not isinstance(fn["description"], str):
         return f'tool {i} ({fn["name"]}): "description" is not a string'
     return None
@@ -209,7 +211,7 @@ def _run_vllm(text: str, tools: list[Any], stream: bool, tokenizer_dir: str | No
     parser = cls(tokenizer, request.tools)
     content, calls = "", dict[int, list[str]]()
     previous = ""
-    steps = [(d, i) for d, i in zip(deltas, ids)] + [("", eos)]  # vLLM sends the stop token with no text
+    steps = [(d, i) for d, i in zip(deltas, ids, strict=True)] + [("", eos)]  # vLLM sends the stop token with no text
     for k, (delta, token) in enumerate(steps):
         message = parser.extract_tool_calls_streaming(
             previous, previous + delta, delta, ids[:k], ids[: k + 1], [token], request
