@@ -30,12 +30,12 @@ test-matrix:
 test-e2e:
 	bash scripts/e2e/run-tests.sh -ra
 
-# A bundled model output through the real plugin, delta by delta, without a server.
+# A bundled model output through the real plugin (the CLI's --vllm), delta by delta, without a server.
 parse-demo:
 	@venv=$$(bash ci/venv.sh $(VLLM)); \
-	tok=$$($$venv/bin/python -m tests.support.qwen_tokenizer); \
+	tok=$$($$venv/bin/python -m qxt_support.qwen_tokenizer); \
 	$$venv/bin/python -m qwen_xml_toolparser parse examples/outputs/write_file.txt \
-	    --tools examples/tools/coding_agent.json --stream --tokenizer $$tok
+	    --tools examples/tools/coding_agent.json --stream --vllm --tokenizer $$tok
 
 bench:
 	@venv=$$(bash ci/venv.sh $(VLLM)); $$venv/bin/python benchmarks/bench_streaming.py

@@ -7,7 +7,7 @@ with ``--tool-call-parser NAME`` and no reasoning parser: the composed parser fr
 prompt_token_ids, finished=...)`` — ``StreamState.advance`` (accumulated ``previous_text`` /
 ``current_text`` for a legacy tool parser, the delta alone for an engine-based one), the tool
 parser's call, ``finalize_generation`` and ``finish_streaming()`` on the last delta. Same
-workloads, tokenizer deltas and floor as ``bench_streaming.py`` (imported from it).
+workloads, tokenizer deltas and floor as ``bench_streaming.py`` (from ``workloads.py`` and ``harness.py``).
 
 Figures: mean wall µs per delta and, for a shared machine, the mean thread CPU µs per delta
 (``time.thread_time_ns`` around the whole stream; other processes' time slices excluded; it also
@@ -34,10 +34,15 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_streaming as bs  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
-OURS, LEGACY, INTREE = bs.OURS, bs.OURS + "-legacy", bs.INTREE
+from benchmarks.harness import INTREE, OURS, V, Collector, check, floor_run, make_request, pc  # noqa: E402
+from benchmarks.workloads import Workload, make_workloads, tokenize  # noqa: E402
+from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
+
+LEGACY = OURS + "-legacy"
 
 
 def parser_class(name: str):
@@ -45,7 +50,7 @@ def parser_class(name: str):
 
     tool = OURS if name == LEGACY else name
     kwargs = dict(tool_parser_name=tool, reasoning_parser_name=None, enable_auto_tools=True,
-                  model_name="qwen3-coder", tokenizer=bs.V.tok)
+                  model_name="qwen3-coder", tokenizer=V.tok)
     params = inspect.signature(ParserManager.get_parser).parameters
     kwargs = {k: v for k, v in kwargs.items() if k in params}
     cls = ParserManager.get_parser(**kwargs)
@@ -55,16 +60,15 @@ def parser_class(name: str):
     return cls
 
 
-def timed_stream(name: str, wl: bs.Workload, prompt_ids: list[int]) -> dict:
-    req = bs.make_request(wl)
-    p = parser_class(name)(bs.V.tok, req.tools)
+def timed_stream(name: str, wl: Workload, prompt_ids: list[int]) -> dict:
+    req = make_request(wl)
+    p = parser_class(name)(V.tok, req.tools)
     req = p.adjust_request(req)
-    col = bs.Collector()
+    col = Collector()
     n = len(wl.ids)
     one = [[i] for i in wl.ids]
     times = array.array("q", bytes(8 * n))
     call = p.parse_delta
-    pc = bs.pc
     c0 = time.thread_time_ns()
     for k in range(n):
         last = k == n - 1
@@ -73,7 +77,7 @@ def timed_stream(name: str, wl: bs.Workload, prompt_ids: list[int]) -> dict:
         times[k] = pc() - t0
         col.add(dm)
     cpu = time.thread_time_ns() - c0  # includes the Collector; subtracted below with the floor's
-    return {"times": times, "cpu_us": cpu / n / 1000, "errors": bs.check(wl, col),
+    return {"times": times, "cpu_us": cpu / n / 1000, "errors": check(wl, col),
             "engine": bool(getattr(p.tool_parser, "engine_based_streaming", False))}
 
 
@@ -84,20 +88,20 @@ def main(argv=None) -> int:
     ap.add_argument("--parsers", default=f"{OURS},{LEGACY},{INTREE}")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    bs.V.load()
+    V.load()
     try:
         from vllm.parser.abstract_parser import DelegatingParser  # noqa: F401
     except ImportError:
-        print(f"vLLM {bs.V.version} has no vllm.parser.DelegatingParser (0.23+)", file=sys.stderr)
+        print(f"vLLM {V.version} has no vllm.parser.DelegatingParser (0.23+)", file=sys.stderr)
         return 2
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
-    bs.V.tok = bs.V.get_tokenizer(str(ensure_tokenizer_dir()))
-    bs.V.ToolParserManager.import_tool_parser(str(bs.PLUGIN_PATH))
+    V.tok = V.get_tokenizer(str(ensure_tokenizer_dir()))
+    V.ToolParserManager.import_tool_parser(str(PLUGIN_PATH))
     sizes = [int(x) for x in args.sizes.split(",")]
-    wls = [wl for wl in bs.make_workloads(sizes) if wl.name.startswith("write_file")]
-    bs.tokenize(wls, bs.V.tok)
-    prompt_ids = bs.V.tok.encode("<|im_start|>user\ndo it<|im_end|>\n<|im_start|>assistant\n")
+    wls = [wl for wl in make_workloads(sizes) if wl.name.startswith("write_file")]
+    tokenize(wls, V.tok)
+    prompt_ids = V.tok.encode("<|im_start|>user\ndo it<|im_end|>\n<|im_start|>assistant\n")
     parsers = args.parsers.split(",")
     gc.collect()
     gc.freeze()
@@ -107,7 +111,7 @@ def main(argv=None) -> int:
         for wl in wls:
             frags = [d for d in wl.deltas if d]
             c0 = time.thread_time_ns()
-            floor = statistics.fmean(bs.floor_run(frags, len(wl.deltas))) / 1000
+            floor = statistics.fmean(floor_run(frags, len(wl.deltas))) / 1000
             best.setdefault((wl.name, "floor cpu"), []).append((time.thread_time_ns() - c0) / len(wl.deltas) / 1000)
             best.setdefault((wl.name, "floor"), []).append(floor)
             for name in parsers:
@@ -117,7 +121,7 @@ def main(argv=None) -> int:
                 if r["errors"]:
                     errors[(wl.name, name)] = r["errors"][:3]
     rows = []
-    out = {"vllm": bs.V.version, "repeats": args.repeats, "rows": []}
+    out = {"vllm": V.version, "repeats": args.repeats, "rows": []}
     for suffix, label in (("", "wall"), (" cpu", "thread CPU")):
         head = (f"| workload ({label}) | floor µs | " + " | ".join(f"{p} µs" for p in parsers)
                 + " | ours/floor | in-tree/ours |")
@@ -132,7 +136,7 @@ def main(argv=None) -> int:
                         + f" | {ratio} | {speed} |")
             out["rows"].append({"workload": wl.name, "clock": label, "floor_us": f,
                                 **{f"{p}_us": v for p, v in vals.items()}})
-    print(f"vLLM {bs.V.version}: mean µs per delta through DelegatingParser.parse_delta, "
+    print(f"vLLM {V.version}: mean µs per delta through DelegatingParser.parse_delta, "
           f"best of {args.repeats}")
     print("\n".join(rows))
     for key, errs in errors.items():

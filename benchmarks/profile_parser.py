@@ -30,8 +30,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_streaming as bs  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import os  # noqa: E402
+
+from benchmarks import harness, workloads  # noqa: E402
+from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
 
 pc = time.perf_counter_ns
 
@@ -39,7 +42,7 @@ pc = time.perf_counter_ns
 def stream_times(name, tok, wl, repeats):
     best = None
     for _ in range(repeats):
-        r = bs.timed_stream(name, tok, wl)
+        r = harness.timed_stream(name, tok, wl)
         if r["errors"]:
             print("CHECK FAILED:", r["errors"])
         m = statistics.fmean(r["times"]) / 1e3
@@ -52,7 +55,7 @@ def core_times(tok, wl, repeats):
 
     best = None
     for _ in range(repeats):
-        req = bs.make_request(wl)
+        req = harness.make_request(wl)
         core = StreamParser(req.tools)
         gc.collect()
         tot = 0
@@ -80,12 +83,12 @@ def run_stream(p, req, wl, engine):
             ct, ci = prev_text + d, prev_ids + dids
             dm = call(prev_text, ct, d, prev_ids, ci, dids, req)
             prev_text, prev_ids = ct, ci
-    return bs.finalize(p, dm, engine)
+    return harness.finalize(p, dm, engine)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--parser", default=bs.OURS)
+    ap.add_argument("--parser", default=harness.OURS)
     ap.add_argument("--workload", default=None, help="workload name (default: write_file of --size)")
     ap.add_argument("--size", type=int, default=32000)
     ap.add_argument("--repeats", type=int, default=3)
@@ -93,30 +96,30 @@ def main():
     ap.add_argument("--lines", action="store_true", help="line_profiler on the hot path")
     a = ap.parse_args()
 
-    bs.V.load()
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    harness.V.load()
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
-    tok = bs.V.get_tokenizer(str(ensure_tokenizer_dir()))
-    if a.parser == bs.OURS:
-        bs.V.ToolParserManager.import_tool_parser(str(bs.PLUGIN_PATH))
-    wls = bs.make_workloads([a.size])
-    wl = next(w for w in wls if w.name == (a.workload or f"write_file {bs._size_label(a.size)}"))
-    bs.tokenize([wl], tok)
+    tok = harness.V.get_tokenizer(str(ensure_tokenizer_dir()))
+    if a.parser == harness.OURS:
+        harness.V.ToolParserManager.import_tool_parser(str(PLUGIN_PATH))
+    wls = workloads.make_workloads([a.size])
+    wl = next(w for w in wls if w.name == (a.workload or f"write_file {workloads._size_label(a.size)}"))
+    workloads.tokenize([wl], tok)
     n = len(wl.deltas)
-    print(f"{a.parser} on {wl.name}: {n} deltas; load {bs.os.getloadavg()[0]:.2f}")
+    print(f"{a.parser} on {wl.name}: {n} deltas; load {os.getloadavg()[0]:.2f}")
 
-    bs.timed_stream(a.parser, tok, wl)  # warm-up
-    floor = min(statistics.fmean(bs.floor_run([d for d in wl.deltas if d][:500], 5000))
+    harness.timed_stream(a.parser, tok, wl)  # warm-up
+    floor = min(statistics.fmean(harness.floor_run([d for d in wl.deltas if d][:500], 5000))
                 for _ in range(a.repeats)) / 1e3
     full = stream_times(a.parser, tok, wl, a.repeats)
     print(f"\n(1) µs per delta, best of {a.repeats}")
     print(f"    extract_tool_calls_streaming  {full:6.2f}  ({full / floor:.2f}x floor)")
-    if a.parser == bs.OURS:
+    if a.parser == harness.OURS:
         core = core_times(tok, wl, a.repeats)
         print(f"    core StreamParser.feed alone  {core:6.2f}")
         print(f"    adapter + delta objects       {full - core:6.2f}")
     print(f"    floor (one argument DeltaMessage) {floor:6.2f}")
-    DM, DTC, DFC = bs.V.DeltaMessage, bs.V.DeltaToolCall, bs.V.DeltaFunctionCall
+    DM, DTC, DFC = harness.V.DeltaMessage, harness.V.DeltaToolCall, harness.V.DeltaFunctionCall
     frag = [d for d in wl.deltas if d][:500]
     for label, build in (
             ("nested objects (the floor)",
@@ -135,7 +138,7 @@ def main():
             best = min(best, (pc() - t0) / 5000 / 1e3)
         print(f"    building the delta {label:38s} {best:6.2f}")
 
-    p, req, engine = bs.make_parser(a.parser, tok, wl)
+    p, req, engine = harness.make_parser(a.parser, tok, wl)
     prof = cProfile.Profile()
     gc.collect()
     prof.enable()
@@ -161,7 +164,7 @@ def main():
             return
         lp = LineProfiler()
         targets = []
-        if a.parser == bs.OURS:
+        if a.parser == harness.OURS:
             from qwen_xml_toolparser import _parser, _vllm_adapter
 
             cls = _vllm_adapter.QwenXmlSafeToolParser
@@ -172,7 +175,7 @@ def main():
             targets = [getattr(o, n) for o, n in names if hasattr(o, n)]
         for t in targets:
             lp.add_function(t)
-        p, req, engine = bs.make_parser(a.parser, tok, wl)
+        p, req, engine = harness.make_parser(a.parser, tok, wl)
         lp.enable_by_count()
         run_stream(p, req, wl, engine)
         lp.disable_by_count()

@@ -50,20 +50,35 @@ def facts(v: str) -> tuple[str, str]:
     return tp, fin
 
 
+def tool_choice(v: str) -> str:
+    """What guarantees a call for tool_choice required / named (docs/grammar.md, measured per version)."""
+    t = vt(v)
+    if t < (0, 21):
+        return "vLLM's JSON format (guided JSON, parsed by vLLM), as in-tree"
+    if t < (0, 26):
+        return ("vLLM's JSON format; with `VLLM_ENFORCE_STRICT_TOOL_CALLING=1` our structural tag "
+                "(`auto` too)")
+    if t < (0, 31):
+        return ("our structural tag, arguments pinned unless `strict: false` (`auto`: only with a `strict` tool); "
+                "`VLLM_ENFORCE_STRICT_TOOL_CALLING=0`: JSON format")
+    return ("our structural tag, `strict` tools, `--tool-strict-level`; "
+            "`VLLM_ENFORCE_STRICT_TOOL_CALLING=0`: JSON format")
+
+
 def table(results: dict[str, str] | None = None) -> str:
-    head = ("| vLLM | tested in CI | load the plugin | `ToolParser` from | stream finishing (docs/compat-notes.md §4) |"
-            + (" last result |" if results else ""))
-    sep = "|---|---|---|---|---|" + ("---|" if results else "")
+    head = ("| vLLM | tested in CI | load the plugin | `ToolParser` from | stream finishing (docs/compat-notes.md §4) "
+            "| `tool_choice` required / named (docs/grammar.md) |" + (" last result |" if results else ""))
+    sep = "|---|---|---|---|---|---|" + ("---|" if results else "")
     rows = [head, sep]
     for v, reqs in versions():
         tp, fin = facts(v)
         row = (f"| {v} | yes (`ci/{reqs}`) | `--tool-parser-plugin …/qwen_xml_toolparser/plugin.py "
-               f"--tool-call-parser qwen_xml_safe` | {tp} | {fin} |")
+               f"--tool-call-parser qwen_xml_safe` | {tp} | {fin} | {tool_choice(v)} |")
         if results:
             row += f" {results.get(v, '–')} |"
         rows.append(row)
-    rows.append("| 0.10.1, other 0.10.2+ releases | no | same | | |" + (" |" if results else ""))
-    rows.append("| 0.10.0 and older | no: not supported (0.10.0 rejects custom `--tool-call-parser` names) | | | |"
+    rows.append("| 0.10.1, other 0.10.2+ releases | no | same | | | |" + (" |" if results else ""))
+    rows.append("| 0.10.0 and older | no: not supported (0.10.0 rejects custom `--tool-call-parser` names) | | | | |"
                 + (" |" if results else ""))
     return "\n".join(rows) + "\n"
 

@@ -20,8 +20,6 @@ Prints one line per step and ``SMOKE OK <version>`` at the end.
 
 from __future__ import annotations
 
-import importlib
-import os
 import sys
 import tempfile
 import time
@@ -30,10 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+from qxt_support.qwen_tokenizer import TOOL_CALL_ID  # noqa: E402
+from qxt_support.vllm import CHAT_PROTOCOL, PROTOCOL, TOKENIZERS, TOOL_PARSERS, first_module  # noqa: E402
 
 PLUGIN = '''
 try:
@@ -51,20 +47,6 @@ ToolParserManager.register_module(name="qxt_smoke", module=SmokeParser)
 '''
 
 
-def first_module(*names: str):
-    last = None
-    for n in names:
-        try:
-            return importlib.import_module(n)
-        except ModuleNotFoundError as e:
-            # Only fall through when the module itself is missing, not one of its imports.
-            if e.name and (n == e.name or n.startswith(e.name + ".")):
-                last = e
-                continue
-            raise
-    raise last  # type: ignore[misc]
-
-
 def step(name: str, t0: float) -> float:
     t = time.perf_counter()
     print(f"  ok  {name:<40} {t - t0:6.2f}s", flush=True)
@@ -76,27 +58,23 @@ def main() -> None:
 
     t0 = time.perf_counter()
     print(f"vllm {vllm.__version__} from {Path(vllm.__file__).parent}", flush=True)
-    tp = first_module("vllm.tool_parsers", "vllm.entrypoints.openai.tool_parsers")
+    tp = first_module(*TOOL_PARSERS)
     ToolParser, ToolParserManager = tp.ToolParser, tp.ToolParserManager
     t0 = step(f"ToolParser from {tp.__name__}", t0)
 
-    req_mod = first_module("vllm.entrypoints.openai.chat_completion.protocol", "vllm.entrypoints.openai.protocol")
-    delta_mod = first_module(
-        "vllm.entrypoints.generate.base.protocol",
-        "vllm.entrypoints.openai.engine.protocol",
-        "vllm.entrypoints.openai.protocol",
-    )
+    req_mod = first_module(*CHAT_PROTOCOL)
+    delta_mod = first_module(*PROTOCOL)
     ChatCompletionRequest = req_mod.ChatCompletionRequest
     for sym in ("DeltaMessage", "DeltaToolCall", "DeltaFunctionCall", "ExtractedToolCallInformation",
                 "FunctionCall", "ToolCall"):
         getattr(delta_mod, sym)
     t0 = step(f"protocol {req_mod.__name__} / {delta_mod.__name__}", t0)
 
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
-    tok_mod = first_module("vllm.tokenizers", "vllm.transformers_utils.tokenizer")
+    tok_mod = first_module(*TOKENIZERS)
     tok = tok_mod.get_tokenizer(str(ensure_tokenizer_dir()))
-    assert tok.convert_tokens_to_ids("<tool_call>") == 151657
+    assert tok.convert_tokens_to_ids("<tool_call>") == TOOL_CALL_ID
     t0 = step(f"get_tokenizer from {tok_mod.__name__}: {type(tok).__name__}", t0)
 
     with tempfile.TemporaryDirectory() as d:

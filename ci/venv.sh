@@ -3,7 +3,9 @@
 #        ci/venv.sh --list    -> prints the versions of the matrix (ci/matrix.txt), one per line
 #
 # Recipe (one line of ci/matrix.txt per version), in two layers:
-#   base-<group>     torch 2.13.0 (the CPU wheel from pip's find-links), then the group's import-level
+#   base-<group>     torch 2.13.0 through ci/install-torch.sh (the CPU build where pip can get one: its
+#                    configured sources, else PyTorch's CPU index; else the index's torch, on Linux
+#                    x86-64 a CUDA build, which runs on the CPU too), then the group's import-level
 #                    dependency list (ci/vllm-<group>.txt) and ci/test.txt under the group's
 #                    constraints file. Shared by every version of the group.
 #   vllm-<VERSION>   a venv without pip whose site-packages has a .pth that adds the base's
@@ -13,7 +15,9 @@
 #
 # Both live outside the clone, under ${QXT_CACHE:-~/.cache/qwen-xml-toolparser}/venvs/, keyed by a
 # hash of what goes into them (matrix line, requirement/constraint lists, test list, Python version,
-# RECIPE below), so reruns on the same machine reuse them; a missing or half-built one is rebuilt
+# RECIPE below; not where torch came from, which depends on the machine, not on the repository: a
+# CPU and a CUDA build of the same torch give the same test results), so reruns on the same machine
+# reuse them; a missing or half-built one is rebuilt
 # from scratch (nothing depends on the cache). QXT_VENV_REBUILD=1 forces a rebuild of both layers.
 # Stale layers of the same group/version (other keys, built more than 2 hours ago) are deleted.
 # The repository is (re)installed only when the venv does not already point at this clone with
@@ -60,6 +64,16 @@ step() {  # step LAYER ARGS...: pip install ARGS into LAYER, quiet unless it fai
   printf '%4d s  pip install %s\n' $((SECONDS - t)) "$*" | tee -a "$layer/.build-times" >&2
 }
 
+torch_step() {  # torch_step LAYER VERSION: ci/install-torch.sh (its choice on stderr, pip's output logged), timed
+  local layer=$1 t=$SECONDS
+  bash "$here/install-torch.sh" "$layer/bin/python" "$2" >>"$layer/install.log" || {
+    tail -n 40 "$layer/install.log" >&2
+    echo "ci/venv.sh: installing torch $2 failed (log: $layer/install.log)" >&2
+    exit 1
+  }
+  printf '%4d s  torch %s (ci/install-torch.sh)\n' $((SECONDS - t)) "$2" | tee -a "$layer/.build-times" >&2
+}
+
 prune() {  # prune PREFIX KEEP: drop other builds of the same layer not touched for 2 hours
   find "$cache/venvs" -mindepth 1 -maxdepth 1 -type d -name "$1-*" ! -name "$2" -mmin +120 \
     -exec rm -rf {} + 2>/dev/null || true
@@ -73,7 +87,7 @@ if [ ! -f "$base/.complete" ] || [ -n "${QXT_VENV_REBUILD:-}" ]; then
   rm -rf "$base"
   t0=$SECONDS
   "$python" -m venv "$base"
-  step "$base" torch==2.13.0
+  torch_step "$base" 2.13.0
   step "$base" -c "$cons" -c <(echo torch==2.13.0) -r "$reqs" -r "$here/test.txt"
   printf '%4d s  total (base %s)\n' $((SECONDS - t0)) "$group" | tee -a "$base/.build-times" >&2
   touch "$base/.complete"

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._events import ArgumentsDelta, ContentDelta, ToolCallEnd, ToolCallStart
-from ._parser import StreamParser, _default_id
+from ._parser import StreamParser, _default_id, not_text_error
 
 __all__ = ["ParseResult", "ToolCall", "parse"]
 
@@ -48,6 +48,8 @@ def parse(
     (``<tool_call>``, ``<tool_call><function=na``) is never content.
     ``drop_think``: see :class:`StreamParser`.
     """
+    if not isinstance(text, str):
+        raise not_text_error("parse()", text)
     parser = StreamParser(tools, id_factory=id_factory, drop_think=drop_think)
     content: list[str] = []
     calls: dict[int, tuple[ToolCallStart, list[str]]] = {}

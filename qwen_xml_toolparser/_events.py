@@ -10,7 +10,6 @@ arguments, and equals it once :class:`ToolCallEnd` has been produced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = ["ArgumentsDelta", "ContentDelta", "Event", "ToolCallEnd", "ToolCallStart"]
 
@@ -57,4 +56,4 @@ class ToolCallEnd:
     truncated: bool = False
 
 
-Event = Union[ContentDelta, ToolCallStart, ArgumentsDelta, ToolCallEnd]
+Event = ContentDelta | ToolCallStart | ArgumentsDelta | ToolCallEnd

@@ -15,12 +15,15 @@ markup or by the end of the output.
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Callable
 from typing import Final
 
 __all__ = [
     "CALL_END",
     "CALL_START",
+    "JsonNesting",
     "FUNCTION_END",
     "FUNCTION_START",
     "NEED_MORE",
@@ -43,14 +46,16 @@ THINK_START: Final = "<think>"
 THINK_END: Final = "</think>"
 
 
-class _NeedMore:
-    __slots__ = ()
+class _NeedMore(enum.Enum):
+    """The single value ``NEED_MORE`` (an enum member, so that ``is NEED_MORE`` narrows types)."""
+
+    NEED_MORE = 0
 
     def __repr__(self) -> str:
         return "NEED_MORE"
 
 
-NEED_MORE: Final = _NeedMore()
+NEED_MORE: Final = _NeedMore.NEED_MORE
 
 MAX_NAME = 256  # longest function / parameter name we wait for
 MAX_GAP = 256  # longest whitespace run between a closer and what follows it
@@ -208,3 +213,65 @@ def value_closer(
             if header is not None and implicit_param(header[0]):
                 return (NEXT_PARAM, pos)
     return None
+
+
+_JSON_SPECIAL = re.compile(r'[\[\]{}",\\]')
+
+
+class JsonNesting:
+    """Bracket nesting of JSON text fed in pieces (brackets inside strings do not count).
+
+    ``feed`` returns the index just past the bracket that closes the top level
+    (when ``stop_at_close``), or -1; it stops early once ``deepest`` reaches
+    ``stop_at``. With ``commas`` (a list), the positions of the commas that
+    separate the top-level object's members are appended to it. Each character
+    is looked at once, so the cost is linear in the text (a Python step per
+    bracket, quote, comma or backslash only).
+    """
+
+    __slots__ = ("_escaped", "_in_string", "commas", "deepest", "depth", "stop_at", "stop_at_close")
+
+    def __init__(self, stop_at: int = 1 << 62, stop_at_close: bool = False, commas: list[int] | None = None) -> None:
+        self.depth = 0
+        self.deepest = 0
+        self.stop_at = stop_at
+        self.stop_at_close = stop_at_close
+        self.commas = commas
+        self._in_string = False
+        self._escaped = False  # the piece ended with a backslash inside a string
+
+    def feed(self, text: str, start: int, end: int) -> int:
+        if self._escaped and start < end:
+            start += 1
+            self._escaped = False
+        depth, in_string, skip = self.depth, self._in_string, -1
+        try:
+            for m in _JSON_SPECIAL.finditer(text, start, end):
+                i = m.start()
+                if i == skip:
+                    continue
+                ch = text[i]
+                if in_string:
+                    if ch == '"':
+                        in_string = False
+                    elif ch == "\\":
+                        skip = i + 1
+                elif ch == '"':
+                    in_string = True
+                elif ch == "[" or ch == "{":
+                    depth += 1
+                    if depth > self.deepest:
+                        self.deepest = depth
+                        if depth >= self.stop_at:
+                            return -1
+                elif ch == "]" or ch == "}":
+                    depth -= 1
+                    if depth == 0 and self.stop_at_close:
+                        return i + 1
+                elif ch == "," and depth == 1 and self.commas is not None:
+                    self.commas.append(i)
+            if skip == end:
+                self._escaped = True
+            return -1
+        finally:
+            self.depth, self._in_string = depth, in_string

@@ -22,20 +22,23 @@ adapter feeds only ``delta_text`` to the core (never re-scans
   (``prev_tool_call_arr`` below) closes the JSON;
 * ``prev_tool_call_arr[i]["arguments"]`` is the call's arguments dict and
   ``streamed_args_for_tool[i]`` the exact text sent, one entry per call, from
-  the call's header on. Both are computed when read (appending to a growing
-  string on every delta would copy it: O(n) per delta).
+  the call's header on. Both attributes are properties that build new plain
+  lists, dicts and strings when read (keeping a growing string up to date on
+  every delta would copy it: O(n) per delta); vLLM reads them only on a
+  stream's last chunk (tests/test_bookkeeping.py pins how).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from . import _compat as vc
 from ._api import parse
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
+from ._grammar import declared_parameters, widen_structural_tag
 from ._parser import StreamParser
 
 __all__ = ["PARSER_NAME", "QwenXmlSafeToolParser", "register"]
@@ -51,11 +54,12 @@ def _tool_call_id() -> str:
 
 
 class _SentArgs:
-    """The arguments text sent for one call, kept as pieces, joined when read."""
+    """One call's name and the arguments text sent for it, kept as pieces, joined when read."""
 
-    __slots__ = ("parts", "_text", "_joined")
+    __slots__ = ("name", "parts", "_text", "_joined")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
         self.parts: list[str] = []
         self._text = ""
         self._joined = 0
@@ -67,72 +71,14 @@ class _SentArgs:
         return self._text
 
 
-class _StreamedArgs(list):  # type: ignore[type-arg]
-    """``streamed_args_for_tool``: reads give the exact text sent for each call."""
-
-    def __getitem__(self, index: Any) -> Any:
-        item = super().__getitem__(index)
-        if isinstance(index, slice):
-            return [entry.text() for entry in item]
-        return item.text()
-
-    def __iter__(self) -> Iterator[str]:
-        return (entry.text() for entry in super().__iter__())
-
-    def __eq__(self, other: object) -> bool:
-        return list(self) == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(list(self))
-
-
-class _CallRecord(dict):  # type: ignore[type-arg]
-    """One ``prev_tool_call_arr`` entry; ``"arguments"`` is computed when read.
-
-    It is the dict of the arguments parsed so far (an open string value
-    included up to what was parsed), so that ``json.dumps`` of it starts with
-    the text streamed so far and vLLM's end-of-stream remainder is exact.
-    """
-
-    def __init__(self, name: str, core: StreamParser, index: int) -> None:
-        super().__init__(name=name, arguments={})
-        self._core = core
-        self._index = index
-
-    def __getitem__(self, key: Any) -> Any:
-        if key == "arguments":
-            return self._core.call_arguments(self._index)
-        return super().__getitem__(key)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return self[key] if key in self else default
-
-    def items(self) -> Any:
-        return {key: self[key] for key in self}.items()
-
-    def values(self) -> Any:
-        return [self[key] for key in self]
-
-    def copy(self) -> dict[str, Any]:
-        return dict(self.items())
-
-    def __eq__(self, other: object) -> bool:
-        return dict(self.items()) == other
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return repr(dict(self.items()))
-
-
-class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
+class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
     """Tool parser for Qwen3-Coder / Qwen3.5+ XML tool calls (``qwen_xml_safe``)."""
 
-    # tool_choice="required" and named tools are parsed from the XML the model
-    # writes, not forced into vLLM's JSON format.
-    supports_required_and_named = False
+    # tool_choice="required", named tools and strict tools: routed and constrained as with
+    # in-tree qwen3_coder (docs/grammar.md). Where vLLM applies a structural tag, it is the
+    # builtin qwen_3_coder one with call contents the parser reads back exactly.
+    structural_tag_model = "qwen_3_coder"
+    supports_required_and_named = vc.SUPPORTS_REQUIRED_AND_NAMED
     # vLLM 0.26+: pass only the delta (no accumulated previous_text/current_text, which cost
     # O(output) per delta) and call finish_streaming() at the end of the stream.
     engine_based_streaming = True
@@ -141,10 +87,9 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     skip_reasoning_parsing: bool | None = None
 
     def __init__(self, tokenizer: Any, tools: Any = None, *args: Any, **kwargs: Any) -> None:
-        vc.init_tool_parser(self, tokenizer, tools)
+        vc.init_tool_parser(self, tokenizer, tools)  # assigns prev_tool_call_arr = [] etc.
+        self._assigned = {}
         self._init_tools = tools
-        self.prev_tool_call_arr: list[dict[str, Any]] = []
-        self.streamed_args_for_tool: list[str] = _StreamedArgs()
         self._stop_ids = self._eos_ids(tokenizer)  # a delta ending in one of these ends the stream
         self._max_tokens: int | None = None
         self._core: StreamParser | None = None
@@ -235,7 +180,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         ``prev_tool_call_arr`` themselves. Defined here so that it exists (and is exact)
         on every version.
         """
-        if not self.prev_tool_call_arr:
+        records = self.prev_tool_call_arr  # built when read: read it once
+        if not records:
             return ""
         if self._core is not None and not self._finished and not self._failed:
             try:
@@ -244,8 +190,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             except Exception:
                 self._fail("")
                 return ""
-        index = len(self.prev_tool_call_arr) - 1
-        expected = json.dumps(self.prev_tool_call_arr[index]["arguments"], ensure_ascii=False)
+        index = len(records) - 1
+        expected = json.dumps(records[index]["arguments"], ensure_ascii=False)
         sent = self.streamed_args_for_tool[index]
         return expected[len(sent) :] if expected.startswith(sent) else ""
 
@@ -264,6 +210,70 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             return self._message(events, True) if events else None
         except Exception:
             return self._fail("")
+
+    # ── vLLM's bookkeeping, built when read ──────────────────────────────────
+    # vLLM (0.10 - 0.22 in the serving layer, every version in the base class's
+    # get_remaining_unstreamed_args) reads these two attributes on a stream's last chunk.
+    # Keeping them as stored lists would mean re-joining a growing string on every delta;
+    # instead each read returns new, plain objects: a list of dicts, a list of str.
+    # Assigning replaces them (the base class's __init__ assigns empty lists; anything
+    # assigned after that is returned as stored, as with a plain attribute).
+
+    _assigned: dict[str, Any] | None = None  # what was assigned, once __init__ has set it to {}
+
+    @property
+    def prev_tool_call_arr(self) -> list[dict[str, Any]]:
+        """One plain dict per call started, ``{"name": ..., "arguments": {...}}``.
+
+        ``arguments`` is the dict of the arguments parsed so far (an open string value
+        included up to what was parsed), so ``json.dumps`` of it starts with the text
+        streamed so far and vLLM's end-of-stream remainder is exact.
+        """
+        if self._assigned and "prev_tool_call_arr" in self._assigned:
+            return self._assigned["prev_tool_call_arr"]  # type: ignore[no-any-return]
+        core = self._core
+        if core is None:
+            return []
+        return [{"name": sent.name, "arguments": core.call_arguments(i)} for i, sent in enumerate(self._sent)]
+
+    @prev_tool_call_arr.setter
+    def prev_tool_call_arr(self, value: list[dict[str, Any]]) -> None:
+        self._assign("prev_tool_call_arr", value)
+
+    @property
+    def streamed_args_for_tool(self) -> list[str]:
+        """One plain str per call started: the exact arguments text sent for it."""
+        if self._assigned and "streamed_args_for_tool" in self._assigned:
+            return self._assigned["streamed_args_for_tool"]  # type: ignore[no-any-return]
+        return [sent.text() for sent in self._sent]
+
+    @streamed_args_for_tool.setter
+    def streamed_args_for_tool(self, value: list[str]) -> None:
+        self._assign("streamed_args_for_tool", value)
+
+    def _assign(self, name: str, value: Any) -> None:
+        # None while ToolParser.__init__ runs: its empty lists are not kept, ours are built from
+        # the parser's state. (Not self.__dict__: touching it makes every attribute read of the
+        # hot path slower on CPython 3.11+.)
+        if self._assigned is not None:
+            self._assigned[name] = value
+
+    def get_structural_tag(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        """The grammar for a request: in-tree qwen3_coder's, with the calls' contents widened.
+
+        vLLM calls this for tool_choice auto / required / named (0.21+, see
+        ``_compat.STRUCTURAL_TAGS``); None means "no grammar", as in-tree.
+        """
+        tag = vc.builtin_structural_tag(self, request, *args, **kwargs)
+        if tag is None:
+            return None
+        try:
+            tools = [tool.model_dump() if hasattr(tool, "model_dump") else tool for tool in request.tools or ()]
+            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), vc.json_schema_excludes())
+            return vc.structural_tag(widened)
+        except Exception:  # never fail a request over the grammar: in-tree's is still valid
+            logger.exception("qwen_xml_safe: could not build the structural tag; using the builtin one")
+            return tag
 
     # ── helpers ──────────────────────────────────────────────────────────────
 
@@ -366,15 +376,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         args: list[str] = []
         taken = 0
         for event in events:
-            kind = type(event)
-            if kind is ArgumentsDelta:
+            if type(event) is ArgumentsDelta:
                 if index is not None and (event.index != index or (header is not None and not final)):
                     break
                 index = event.index
                 args.append(event.text)
-            elif kind is ContentDelta:
+            elif type(event) is ContentDelta:
                 content.append(event.text)
-            elif kind is ToolCallStart:
+            elif type(event) is ToolCallStart:
                 if index is not None:
                     if not final:
                         break
@@ -404,9 +413,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             self._sent[index].parts.append(text)
             return [vc.DeltaToolCall(index=index, function=vc.DeltaFunctionCall(arguments=text))]
         assert self._core is not None  # the call's first chunk
-        self.prev_tool_call_arr.append(_CallRecord(header.name, self._core, index))
-        self._sent.append(_SentArgs())
-        list.append(self.streamed_args_for_tool, self._sent[index])
+        self._sent.append(_SentArgs(header.name))
         self.current_tool_id = index
         self.current_tool_name_sent = True
         if not final:

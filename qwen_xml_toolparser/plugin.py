@@ -30,7 +30,7 @@ if __name__ != "qwen_xml_toolparser.plugin":
     except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from qwen_xml_toolparser.plugin import *  # noqa: F403
-    from qwen_xml_toolparser.plugin import __all__  # noqa: F401
+    from qwen_xml_toolparser.plugin import __all__  # type: ignore[attr-defined]  # set below, at run time
 else:
     from qwen_xml_toolparser._vllm_adapter import PARSER_NAME, QwenXmlSafeToolParser, register
 

@@ -6,17 +6,16 @@ import json
 import logging
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser import _compat as vc  # noqa: E402
-from tests.serving.finish import apply_finish  # noqa: E402
+from qxt_support.qwen_tokenizer import EOS_ID as EOS  # noqa: E402
+from qxt_support.vllm import PLUGIN_PATH as PLUGIN  # noqa: E402
+from qxt_support.vllm import apply_finish  # noqa: E402
 
-PLUGIN = Path(__file__).resolve().parents[1] / "qwen_xml_toolparser" / "plugin.py"
-EOS = 151645
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
     "n": {"type": "integer"}, "s": {"type": "string"}}}}}]
 CALL = "<tool_call>\n<function=f>\n<parameter=n>\n7\n</parameter>\n<parameter=s>\nhi\n</parameter>\n</function>\n</tool_call>"
@@ -31,7 +30,7 @@ def parser_cls():
 def steps(parser, pieces, request, final_token=EOS, finish=False):
     """Drive the parser as vLLM's serving loop does, yielding each DeltaMessage as it comes.
     ``finish``: the last step is the stream's finishing chunk, completed as the installed vLLM's
-    serving layer does (tests/serving/finish.py)."""
+    serving layer does (qxt_support.vllm.apply_finish)."""
     previous, ids = "", []
     chunks = [(p, k) for k, p in enumerate(pieces)] + [("", final_token)]
     for n, (delta, token) in enumerate(chunks):
@@ -48,9 +47,11 @@ def feed(parser, pieces, request, final_token=EOS, finish=False):
     return list(steps(parser, pieces, request, final_token, finish))
 
 
-def test_registered_eagerly_and_parses_xml_for_required_and_named(parser_cls):
+def test_registered_eagerly_and_routes_required_and_named_as_in_tree(parser_cls):
     assert "qwen_xml_safe" in vc.ToolParserManager.tool_parsers  # eager, not a lazy entry
-    assert parser_cls.supports_required_and_named is False
+    in_tree = vc.ToolParserManager.get_tool_parser("qwen3_coder")
+    # <= 0.17 vLLM never reads the flag (required / named always use its JSON format).
+    assert parser_cls.supports_required_and_named is getattr(in_tree, "supports_required_and_named", True)
 
 
 def test_constructor_without_tools(parser_cls):

@@ -13,13 +13,13 @@ run we compare:
   recorded notes say engines differ on the whitespace around calls, and the
   exact whitespace is pinned by the core unit tests (docs/behaviour.md);
 
-and the SPEC §2 invariants of ``tests.support.invariants`` hold (streamed ==
+and the docs/contract.md §2 invariants of ``tests.support.invariants`` hold (streamed ==
 non-streamed, arguments JSON, partial-JSON prefixes, id/name once, no markup in
 content, parser state).
 
 Cases with ``expected_calls: null`` (policy choices, fragments, truncated
 outputs) run the same way; for them only "no exception" and the invariants are
-asserted. Truncated ones (SPEC §4) also run with ``finish="length"`` (max_tokens:
+asserted. Truncated ones (contract §5) also run with ``finish="length"`` (max_tokens:
 no EOS token reaches the parser).
 
 THE TOOL PARSER'S INPUT. vLLM hands the tool parser what the reasoning parser
@@ -40,7 +40,7 @@ from vllm PR #47643 (``update_record``: ``id`` 42 and ``metadata`` ``None``)
 expects ``{"id": 42, "metadata": null}`` but records ``tools: null``; its note
 says the expectation "needs a schema where id is integer and metadata allows
 null (schema not quoted)". We supply exactly that schema for the typed run, and
-also run it without tools, where SPEC §3 ("no schema -> string") gives
+also run it without tools, where contract §3 ("no schema -> string") gives
 ``{"id": "42", "metadata": "None"}``.
 """
 
@@ -122,7 +122,7 @@ def _params():
 
 
 def _expected(case: dict, suffix: str):
-    if suffix == "-noschema":  # SPEC §3: no schema -> every value is a string
+    if suffix == "-noschema":  # contract §3: no schema -> every value is a string
         return [{"name": "update_record", "arguments": {"id": "42", "metadata": "None"}}]
     return case["expected_calls"]
 

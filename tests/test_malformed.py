@@ -1,12 +1,12 @@
-"""SPEC §4 (malformed output), one test per bullet, through vLLM's interface.
+"""docs/contract.md §4 – §5 (malformed output, end of output), one test per bullet, through vLLM's interface.
 
 Each case runs non-streaming and streamed in every split mode of
 tests/support/vllm_driver.py (whole, special tokens, token, random groups,
 characters); truncated ones also with ``finish="length"`` and
-``"length-unknown"``. On every run: the SPEC §2 invariants
+``"length-unknown"``. On every run: the contract §2 invariants
 (tests/support/invariants.py), the expected calls (names; arguments compared
 type-strictly) and the expected content (compared after ``.strip()``; exact
-whitespace is pinned by the core unit tests). Expected values follow SPEC §4
+whitespace is pinned by the core unit tests). Expected values follow contract §4 – §5
 and docs/behaviour.md.
 """
 

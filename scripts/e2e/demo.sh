@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The demo (README's first command): set up (cached; about 3 min the first time), start vLLM
-# with the qwen_xml_safe plugin on CPU, stream a coding-agent conversation with tool calls
-# through the OpenAI SDK, and stop everything.
+# The demo (README's first command): set up (cached; the README's quick start says what it takes
+# the first time), start vLLM with the qwen_xml_safe plugin on CPU, stream a coding-agent
+# conversation with tool calls through the OpenAI SDK, and stop everything.
 #   scripts/e2e/demo.sh                     # OpenAI SDK -> vLLM
 #   scripts/e2e/demo.sh --client anthropic  # Anthropic SDK -> LiteLLM /v1/messages -> vLLM
 set -euo pipefail

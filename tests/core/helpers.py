@@ -14,6 +14,7 @@ from qwen_xml_toolparser import (
     ToolCallStart,
     parse,
 )
+from qxt_support.equality import strict_equal
 
 
 def tool(name: str, **properties: Any) -> dict[str, Any]:
@@ -68,12 +69,4 @@ def check(text: str, tools: Any = None) -> tuple[str | None, list[tuple[str, Any
     return result.content, [(c.name, json.loads(c.arguments)) for c in result.tool_calls]
 
 
-def same(a: Any, b: Any) -> bool:
-    """Equality that tells 1, 1.0 and True apart."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
-    return a == b
+same = strict_equal  # equality that tells 1, 1.0 and True apart

@@ -1,4 +1,4 @@
-"""SPEC §4 (malformed output) and the content rules of docs/behaviour.md."""
+"""docs/contract.md §4 – §5 (malformed output, end of output) and the content rules of docs/behaviour.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3: values are typed by the tool's JSON schema."""
+"""docs/contract.md §3: values are typed by the tool's JSON schema."""
 
 from __future__ import annotations
 

@@ -26,17 +26,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from qxt_support.qwen_tokenizer import TOKEN_IDS
+
 SPELLINGS = ("special", "split")
 
 # The Qwen3 added tokens that are not "special" for detokenization, so a real model's output
 # shows them as text: the forced "special" spelling emits them as single tokens.
 MARKER_TOKENS = {
-    "<tool_call>": 151657,
-    "</tool_call>": 151658,
-    "<tool_response>": 151665,
-    "</tool_response>": 151666,
-    "<think>": 151667,
-    "</think>": 151668,
+    token: TOKEN_IDS[token]
+    for token in ("<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<think>", "</think>")
 }
 _MARKERS = re.compile("(" + "|".join(re.escape(m) for m in MARKER_TOKENS) + ")")
 

@@ -112,7 +112,7 @@ def test_concurrent_streams(openai_client, model):
 @pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 def test_cut_off_inside_a_call(openai_client, model, stream):
     """max_tokens ends the output inside a parameter value (finish_reason "length"). As specified
-    (SPEC section 4, docs/behaviour.md): streaming closes the open string/object so the arguments
+    (docs/contract.md §5, docs/behaviour.md): streaming closes the open string/object so the arguments
     already sent parse; non-streaming returns no partial call, and the call's markup is not content
     either ("The end of the output")."""
     text = "Writing.\n" + tool_call("write_file", path="cut.py", content="x = 1\n" * 200)
@@ -140,14 +140,5 @@ def test_no_tools_means_no_parsing(openai_client, model):
     assert r.choices[0].message.content == text
 
 
-@pytest.mark.parametrize("tool_choice", ["required", {"type": "function", "function": {"name": "read_file"}}],
-                         ids=["required", "named"])
-@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
-def test_required_and_named_tool_choice(openai_client, model, tool_choice, stream):
-    """qwen_xml_safe sets supports_required_and_named=False: vLLM does not force its JSON format
-    on the model for tool_choice="required"/named, and parses the model's XML with the plugin."""
-    r = openai_client.chat.completions.create(model=model, messages=USER, tools=TOOLS, tool_choice=tool_choice,
-                                              stream=stream, **says(tool_call("read_file", path="req.py")))
-    r = reply_of_stream(r) if stream else reply_of(r)
-    assert [(c.name, c.args) for c in r.calls] == [("read_file", {"path": "req.py"})]
-    assert not (r.content or "").strip()
+# tool_choice="required" / named: vLLM replaces the request's structured outputs (the scripting)
+# with the tool parser's structural tag, so they are tested unscripted in test_tool_choice.py.

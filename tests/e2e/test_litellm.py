@@ -125,7 +125,7 @@ def test_openai_multiturn_echo_via_litellm(litellm_openai, openai_client, vllm):
     turn succeeds, and the prompt vLLM rendered for it (vLLM's return_token_ids, passed back by
     LiteLLM) holds the echoed arguments intact."""
     from tests.e2e.test_multiturn import TRICKY, expected_call_xml, history
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
     from tokenizers import Tokenizer
 
     route = ROUTES[0]

@@ -3,7 +3,7 @@
 Everything a client sees is produced by vLLM itself: chat-template rendering, the tool parser
 (in-tree or a plugin), the serving layer's stream-finishing logic, chunk building and SSE
 framing. Only the engine is replaced: ``generate()`` returns the text of a script, tokenized
-with the offline Qwen3 tokenizer (``tests/support/qwen_tokenizer.py``), one token per output,
+with the offline Qwen3 tokenizer (``qxt_support/qwen_tokenizer.py``), one token per output,
 with the per-token text deltas that vLLM's incremental detokenizer produces
 (``tokenizers.decoders.DecodeStream``). The final EOS ``<|im_end|>`` (id 151645) is sent with
 empty text and ``finish_reason="stop"``, as vLLM does when the stop token ends a request.
@@ -20,20 +20,15 @@ Usage::
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import MagicMock
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
+from qxt_support.qwen_tokenizer import EOS_ID
+from qxt_support.vllm import CHAT_PROTOCOL, TOKENIZERS, finish_generation, first_module, version_tuple
 
-EOS_ID = 151645  # <|im_end|>
 MODEL_NAME = "qwen3-coder"
 
 # A small ChatML template that renders assistant tool calls the way Qwen3-Coder's template does:
@@ -59,36 +54,6 @@ CHAT_TEMPLATE = (
 )
 
 
-def _first(*names: str):
-    """Import the first module of ``names`` that exists."""
-    last: Exception | None = None
-    for n in names:
-        try:
-            return importlib.import_module(n)
-        except ModuleNotFoundError as e:
-            if e.name and (n == e.name or n.startswith(e.name + ".")):
-                last = e
-                continue
-            raise
-    raise ImportError(f"none of {names}") from last
-
-
-def vllm_version() -> tuple[int, ...]:
-    import vllm
-
-    return tuple(int(x) for x in vllm.__version__.split("+")[0].split(".")[:3] if x.isdigit())
-
-
-def stream_generation(version: tuple[int, ...] | None = None) -> str:
-    """How this vLLM finishes a tool-call stream (research §2.3)."""
-    v = version or vllm_version()
-    if v < (0, 18):
-        return "dumps"  # remaining = json.dumps(prev_tool_call_arr[-1]["arguments"]).replace(actual, "", 1)
-    if v < (0, 23):
-        return "replace"  # remaining = expected.replace(actual, "", 1), expected used as-is if str
-    return "prefix"  # remaining = expected[len(actual):] if expected.startswith(actual) else ""
-
-
 def _kwargs_for(fn, **candidates):
     """Keep only the keyword arguments ``fn`` accepts."""
     params = inspect.signature(fn).parameters
@@ -108,18 +73,18 @@ class ScriptedServing:
 
     def __init__(self, tool_parser: str = "qwen3_coder", tokenizer_dir: str | None = None,
                  chat_template: str = CHAT_TEMPLATE):
-        from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+        from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
         self.tool_parser = tool_parser
         self.tokenizer_dir = str(tokenizer_dir or ensure_tokenizer_dir())
         self.chat_template = chat_template
-        self.version = vllm_version()
-        self.generation = stream_generation(self.version)
+        self.version = version_tuple()
+        self.generation = finish_generation(self.version)  # docs/compat-notes.md §4: A - D
         self.next_text = ""
         self.next_chunking: tuple[int, bool] = (1, False)  # (tokens per engine output, EOS merged)
         self.next_finish = "stop"  # or "length": no EOS, the last text output finishes the request
         self.prompts: list[list[int]] = []  # prompt token ids of every request, in order
-        self.proto = _first("vllm.entrypoints.openai.chat_completion.protocol", "vllm.entrypoints.openai.protocol")
+        self.proto = first_module(*CHAT_PROTOCOL)
         self._build()
 
     # ---------------------------------------------------------------- engine
@@ -187,7 +152,7 @@ class ScriptedServing:
     def _build(self):
         import vllm.engine.protocol as ep
 
-        tok_mod = _first("vllm.tokenizers", "vllm.transformers_utils.tokenizer")
+        tok_mod = first_module(*TOKENIZERS)
         self.tokenizer = tok_mod.get_tokenizer(self.tokenizer_dir)
         self._backend = getattr(self.tokenizer, "_tokenizer", None) or self.tokenizer.backend_tokenizer
 
@@ -214,8 +179,8 @@ class ScriptedServing:
         engine.input_processor.process_inputs = lambda request_id, prompt, *a, **k: prompt
         self.engine, self.model_config = engine, mc
 
-        models_mod = _first("vllm.entrypoints.openai.models.serving", "vllm.entrypoints.openai.serving_models")
-        serving_mod = _first("vllm.entrypoints.openai.chat_completion.serving", "vllm.entrypoints.openai.serving_chat")
+        models_mod = first_module("vllm.entrypoints.openai.models.serving", "vllm.entrypoints.openai.serving_models")
+        serving_mod = first_module("vllm.entrypoints.openai.chat_completion.serving", "vllm.entrypoints.openai.serving_chat")
         BaseModelPath = models_mod.BaseModelPath
         OpenAIServingModels = models_mod.OpenAIServingModels
         OpenAIServingChat = serving_mod.OpenAIServingChat

@@ -22,9 +22,11 @@ import pytest
 
 pytest.importorskip("vllm")
 
+from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
+from qxt_support.vllm import version_tuple as vllm_version  # noqa: E402
 from tests.serving import driver as drv  # noqa: E402
-from tests.serving.driver import ScriptedServing, ServingError, collect, vllm_version  # noqa: E402
-from tests.serving.test_serving_layer import PLUGIN, TOOLS, Runner, _call, _describe  # noqa: E402
+from tests.serving.driver import ScriptedServing, ServingError, collect  # noqa: E402
+from tests.serving.test_serving_layer import TOOLS, Runner, _call, _describe  # noqa: E402
 
 pytestmark = pytest.mark.serving
 

@@ -9,7 +9,7 @@ Asserted on the SSE chunks, per scripted model output and chunking:
 
 * each call's streamed ``arguments`` fragments concatenate to valid JSON, equal to the
   non-streaming response's ``arguments`` and to the expected object; for ``qwen_xml_safe``
-  byte-for-byte equal to the non-streaming string (SPEC §2);
+  byte-for-byte equal to the non-streaming string (docs/contract.md §2);
 * no duplicated or trailing fragment at the last chunk (the concatenation parses as ONE object;
   nothing after the closing brace);
 * ``id``, ``type`` and ``name`` are sent exactly once per call;
@@ -29,19 +29,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("vllm")
 
-from tests.serving.driver import ScriptedServing, ServingError, collect, stream_generation  # noqa: E402
+from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
+from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
+from tests.serving.driver import ScriptedServing, ServingError, collect  # noqa: E402
 
 pytestmark = pytest.mark.serving
 
-REPO = Path(__file__).resolve().parents[2]
-PLUGIN_PATH = REPO / "qwen_xml_toolparser" / "plugin.py"
-PLUGIN = "qwen_xml_safe"
 PARSERS = [p.strip() for p in os.environ.get("QXT_SERVING_PARSERS", f"qwen3_coder,{PLUGIN}").split(",") if p.strip()]
 
 TOOLS = [
@@ -128,9 +126,9 @@ class Runner:
             if parser == PLUGIN:
                 if not PLUGIN_PATH.exists():
                     pytest.skip(f"{PLUGIN_PATH} does not exist yet")
-                from tests.serving.driver import _first
+                from qxt_support.vllm import TOOL_PARSERS, first_module
 
-                tp = _first("vllm.tool_parsers", "vllm.entrypoints.openai.tool_parsers")
+                tp = first_module(*TOOL_PARSERS)
                 tp.ToolParserManager.import_tool_parser(str(PLUGIN_PATH))
             self.servings[parser] = ScriptedServing(tool_parser=parser)
         return self.servings[parser]
@@ -161,9 +159,9 @@ def parser(request):
 
 
 def _known_bad(parser: str, case: str, mode: str, request) -> None:
-    from tests.serving.driver import vllm_version
+    from qxt_support.vllm import version_tuple
 
-    v = vllm_version()
+    v = version_tuple()
     table, strict = (INTREE_KNOWN_BAD, False) if parser == "qwen3_coder" else (PLUGIN_KNOWN_BAD, True)
     if parser not in ("qwen3_coder", PLUGIN):
         return
@@ -286,11 +284,11 @@ def test_echo_turn(runner, parser, case, source, request):
 
 
 def _emulate(srv: ScriptedServing, parser: str, text: str, chunk: int, merge_eos: bool) -> dict:
-    """Feed the same engine outputs to a fresh parser directly and apply tests/serving/finish.py."""
-    from tests.serving.driver import _first, engine_outputs
-    from tests.serving.finish import apply_finish
+    """Feed the same engine outputs to a fresh parser directly and apply qxt_support.vllm.apply_finish."""
+    from qxt_support.vllm import TOOL_PARSERS, apply_finish, first_module
+    from tests.serving.driver import engine_outputs
 
-    tp = _first("vllm.tool_parsers", "vllm.entrypoints.openai.tool_parsers")
+    tp = first_module(*TOOL_PARSERS)
     cls = tp.ToolParserManager.get_tool_parser(parser)
     request = srv.request(tools=TOOLS, stream=True)
     try:
@@ -318,7 +316,7 @@ def _emulate(srv: ScriptedServing, parser: str, text: str, chunk: int, merge_eos
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("case", list(CASES))
 def test_finish_emulation_matches_serving(runner, parser, case, mode, request):
-    """tests/serving/finish.py reproduces what this vLLM's serving layer sends (for direct harnesses)."""
+    """qxt_support.vllm.apply_finish reproduces what this vLLM's serving layer sends (for direct harnesses)."""
     if parser == "qwen3_coder":  # the in-tree parser is not stable on "whole" <= 0.22
         _known_bad(parser, case, mode, request)
     srv = runner.serving(parser)
@@ -360,9 +358,9 @@ TRUNCATED = _truncations()
 @pytest.mark.parametrize("cut", list(TRUNCATED))
 def test_truncated_stream_arguments_parse(runner, parser, cut, mode, request):
     """finish_reason "length" inside a call: every streamed arguments string is still one JSON
-    object (SPEC §2, §4), whatever this vLLM's finishing logic does with the last delta."""
+    object (contract §2, §5), whatever this vLLM's finishing logic does with the last delta."""
     if parser == "qwen3_coder":
-        pytest.skip("SPEC §4 truncation contract: not one the in-tree parser claims")
+        pytest.skip("contract §5 truncation rule: not one the in-tree parser claims")
     srv = runner.serving(parser)
     chunk, _ = MODES[mode]
     chunks = runner.run(srv.stream(TRUNCATED[cut], tools=TOOLS, chunk=chunk, finish="length"))

@@ -1,11 +1,11 @@
-"""SPEC §2 invariants, checked on every streamed run (see ``check_run``).
+"""docs/contract.md §2 invariants, checked on every streamed run (see ``check_run``).
 
 Pure Python (no vLLM import): it works on the ``StreamRun`` / ``WholeRun``
 records produced by ``tests.support.vllm_driver``.
 
 Checked for every run:
 
-* the delta-shape rules of vLLM's test reconstructor and SPEC §2 (enforced while
+* the delta-shape rules of vLLM's test reconstructor and contract §2 (enforced while
   streaming by ``vllm_driver.Reconstructor``: content or tool calls in each
   DeltaMessage, one call per chunk except the finished one, id / type / name once
   and first, sequential indices, unique ids);
@@ -21,14 +21,14 @@ Checked for every run:
 * streamed == non-streamed: the same calls (names, byte-equal arguments) and the
   same content (``None`` and ``""`` are the same; the whitespace policy of
   docs/behaviour.md applies to both, so they must be equal exactly). Exception
-  (SPEC §4): truncated output, where streaming may have one more (closed) call
+  (contract §5): truncated output, where streaming may have one more (closed) call
   and the non-streaming content holds that call's raw text instead. Not checked
   for ``finish="length-unknown"`` runs (the parser is never told the output
   ended; the other invariants still hold);
 * no call markup in content (unless the case says it is legitimate there);
 * non-streaming without any call returns the output verbatim as content (no
   whitespace dropped: it is dropped only next to a call), and for a truncated
-  output the raw text of the unfinished call is content (SPEC §4);
+  output the raw text of the unfinished call is content (contract §5);
 * no internal error logged by the parser (an exception swallowed by the
   adapter's safety net is still a bug).
 """
@@ -36,30 +36,18 @@ Checked for every run:
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any
 
 import partial_json_parser
+
+from qxt_support.equality import strict_equal
 
 MARKUP = ("<tool_call>", "</tool_call>", "<function=", "<parameter=", "</parameter>",
           "</function>", "<think>", "</think>")
 
 
 # ----------------------------------------------------------------------------- equality
-
-
-def strict_equal(a: Any, b: Any) -> bool:
-    """Equality that distinguishes 1, 1.0 and True (JSON types)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(strict_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return a == b
 
 
 def first_difference(got: Any, want: Any, path: str = "$") -> str | None:
@@ -127,7 +115,7 @@ _CLOSER = re.compile(r"</function>|</tool_call>")
 
 
 def is_truncated(text: str) -> bool:
-    """SPEC §4 truncated output: the output ends inside a call (an opener after
+    """contract §5 truncated output: the output ends inside a call (an opener after
     which neither ``</function>`` nor ``</tool_call>`` appears)."""
     last = None
     for m in _OPENER.finditer(text):
@@ -209,8 +197,8 @@ def stream_problems(run, *, prefixes: bool = True, state: bool = True) -> list[s
 
 
 def truncation_problems(whole) -> list[str]:
-    """SPEC §4 / docs/behaviour.md, non-streaming side of a truncated output: with no token limit
-    in the request the model ended it, so the call is returned (as streamed); its markup is never
+    """docs/contract.md §5 / docs/behaviour.md, non-streaming side of a truncated output: with no token
+    limit in the request the model ended it, so the call is returned (as streamed); its markup is never
     content."""
     text = whole.text
     last = None
@@ -289,5 +277,5 @@ def run_problems(run, whole, *, allow_markup: bool = False, truncated: bool | No
 def check_run(run, whole, **kw) -> None:
     problems = run_problems(run, whole, **kw)
     if problems:
-        raise AssertionError("\n".join(["SPEC §2 invariants broken:"] + [f"- {p}" for p in problems]
+        raise AssertionError("\n".join(["contract §2 invariants broken:"] + [f"- {p}" for p in problems]
                                        + [whole.describe(), run.describe()]))

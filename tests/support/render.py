@@ -1,7 +1,7 @@
 """A small renderer of an assistant turn as the Qwen3-Coder chat template renders
 it, and the "truly ambiguous" test of docs/behaviour.md.
 
-Layout (SPEC §1; the Qwen3-Coder / Qwen3.5 templates; checked against the
+Layout (docs/contract.md §1; the Qwen3-Coder / Qwen3.5 templates; checked against the
 llama.cpp and vLLM strings in tests/fixtures/public_reports.jsonl)::
 
     [CONTENT "\\n\\n"]<tool_call>

@@ -1,8 +1,8 @@
 """Drive a vLLM tool parser exactly as vLLM 0.33's serving layer does.
 
-This is the ONLY test module that imports vLLM (keep it that way, so that the
-version-matrix work can adapt one file). Everything the tests need from vLLM is
-reached through the functions below.
+This is the only test module that imports vLLM, besides ``qxt_support.vllm`` (the
+module lookups, token ids and end-of-stream logic it shares with the benchmarks and
+CI). Everything the tests need from vLLM is reached through the functions below.
 
 What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
 
@@ -68,17 +68,16 @@ import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-PLUGIN_PATH = REPO / "qwen_xml_toolparser" / "plugin.py"
-PLUGIN_PARSER_NAME = "qwen_xml_safe"
+from qxt_support.qwen_tokenizer import EOS_ID, THINK_END_ID, THINK_ID, TOOL_CALL_END_ID, TOOL_CALL_ID
+from qxt_support.vllm import CHAT_PROTOCOL, PLUGIN_PATH, apply_finish, get_tokenizer, symbol, version_tuple
+from qxt_support.vllm import PLUGIN_NAME as PLUGIN_PARSER_NAME
+
 # QXT_TOOL_PARSER=qwen3_coder runs the suite against vLLM's in-tree parser.
 PARSER_NAME = os.environ.get("QXT_TOOL_PARSER", PLUGIN_PARSER_NAME)
 
-EOS_ID = 151645  # <|im_end|>
-SPLIT_IDS = frozenset({151657, 151658, 151667, 151668})  # <tool_call> </tool_call> <think> </think>
+SPLIT_IDS = frozenset({TOOL_CALL_ID, TOOL_CALL_END_ID, THINK_ID, THINK_END_ID})
 MODES = ("whole", "special", "token", "random", "char")
 FINISHES = ("stop", "stop-merged", "length", "length-unknown")
 
@@ -104,7 +103,7 @@ class HarnessError(RuntimeError):
 
 
 class ContractViolation(AssertionError):
-    """The parser broke a rule of vLLM's streaming contract (SPEC §2)."""
+    """The parser broke a rule of vLLM's streaming contract (docs/contract.md §2)."""
 
 
 # ----------------------------------------------------------------------------- loading
@@ -112,13 +111,9 @@ class ContractViolation(AssertionError):
 
 @functools.cache
 def tokenizer():
-    from tests.support.qwen_tokenizer import ensure_tokenizer_dir
+    from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
-    try:
-        from vllm.tokenizers import get_tokenizer
-    except ImportError:  # vLLM < 0.13
-        from vllm.transformers_utils.tokenizer import get_tokenizer
-    return get_tokenizer(str(ensure_tokenizer_dir()))
+    return get_tokenizer(ensure_tokenizer_dir())
 
 
 @functools.cache
@@ -172,8 +167,6 @@ def vllm_version() -> str:
 
 
 def vllm_version_tuple() -> tuple[int, ...]:
-    from tests.serving.driver import vllm_version as version_tuple
-
     return version_tuple()
 
 
@@ -185,11 +178,7 @@ def make_request(tools: list[dict] | None, tool_choice: Any = "default", **kw):
     ``{"type": "function", "function": {...}}``) or None. Without tools the
     request has ``tool_choice=None`` (which vLLM's serving layer treats as
     auto); with tools the default is ``"auto"``."""
-    try:
-        from vllm.entrypoints.openai.chat_completion.protocol import ChatCompletionRequest
-    except ImportError:  # vLLM < 0.15
-        from vllm.entrypoints.openai.protocol import ChatCompletionRequest
-
+    ChatCompletionRequest = symbol("ChatCompletionRequest", *CHAT_PROTOCOL)
     if tool_choice == "default":
         tool_choice = "auto" if tools else None
     return ChatCompletionRequest(
@@ -450,7 +439,7 @@ def _dump(msg) -> dict | None:
 
 class Reconstructor:
     """vLLM's StreamingToolReconstructor rules (tests/tool_parsers/utils.py), made
-    as strict as SPEC §2: each DeltaMessage has content or tool calls; no
+    as strict as contract §2: each DeltaMessage has content or tool calls; no
     reasoning; at most one tool call per chunk except the finished one; the
     first delta of an index is the next index and carries id, type "function"
     and the name; later deltas of it carry neither id, type nor name and only
@@ -526,7 +515,7 @@ class Reconstructor:
 
 
 def _check_state(run: StreamRun, parser, k: int, final: bool) -> None:
-    """SPEC §2: prev_tool_call_arr / streamed_args_for_tool exact, one entry per
+    """contract §2: prev_tool_call_arr / streamed_args_for_tool exact, one entry per
     call index from the call header on (checked after every chunk)."""
     prev = getattr(parser, "prev_tool_call_arr", None)
     streamed = getattr(parser, "streamed_args_for_tool", None)
@@ -604,9 +593,7 @@ def stream(text: str, tools: list[dict] | None = None, mode: str = "token", seed
 
 def _finish(parser, msg):
     """What the installed vLLM's serving layer makes of the finished chunk's DeltaMessage
-    (tests/serving/finish.py: four generations, checked against the real serving layer)."""
-    from tests.serving.finish import apply_finish
-
+    (qxt_support.vllm.apply_finish: four generations, checked against the real serving layer)."""
     return apply_finish(parser, msg)
 
 

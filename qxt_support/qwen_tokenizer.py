@@ -11,7 +11,7 @@ added with their real ``special`` flags (``<tool_call>``, ``</tool_call>``,
 The directory is cached outside the repository (``QWEN_XML_TOKENIZER_DIR`` or
 ``~/.cache/qwen-xml-toolparser/tokenizer-qwen3``); building takes about 2 s.
 
-Usage: ``python -m tests.support.qwen_tokenizer [OUT_DIR]`` prints the directory.
+Usage: ``python -m qxt_support.qwen_tokenizer [OUT_DIR]`` prints the directory.
 """
 
 from __future__ import annotations
@@ -57,6 +57,11 @@ ADDED_TOKENS = [
     (151667, "<think>", False),
     (151668, "</think>", False),
 ]
+TOKEN_IDS = {content: token_id for token_id, content, _ in ADDED_TOKENS}
+EOS_ID = TOKEN_IDS["<|im_end|>"]  # 151645: the end of an assistant turn, vLLM's stop token for Qwen
+# The added tokens that are not special (they survive skip_special_tokens=True).
+TOOL_CALL_ID, TOOL_CALL_END_ID = TOKEN_IDS["<tool_call>"], TOKEN_IDS["</tool_call>"]
+THINK_ID, THINK_END_ID = TOKEN_IDS["<think>"], TOKEN_IDS["</think>"]
 
 DEFAULT_DIR = Path(
     os.environ.get(
@@ -193,8 +198,8 @@ def build(out_dir: Path) -> Path:
             {
                 "architectures": ["Qwen3ForCausalLM"],
                 "model_type": "qwen3",
-                "bos_token_id": 151643,
-                "eos_token_id": 151645,
+                "bos_token_id": TOKEN_IDS["<|endoftext|>"],
+                "eos_token_id": EOS_ID,
                 "vocab_size": 151936,
                 "transformers_version": "4.51.0",
             }

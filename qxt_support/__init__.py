@@ -1,0 +1,18 @@
+"""Support code shared by the tests, the benchmarks and CI (not part of the installed package).
+
+* ``qxt_support.qwen_tokenizer``: the offline Qwen3 tokenizer and its token ids (``EOS_ID``, ...);
+* ``qxt_support.vllm``: finding vLLM's modules and symbols on every supported version, and what
+  vLLM's serving layer does with a tool parser's last delta (the four generations of
+  docs/compat-notes.md §4);
+* ``qxt_support.equality``: type-strict equality of JSON values.
+
+The parser core (``qwen_xml_toolparser``) never imports from here; ``qxt_support.vllm`` reuses
+the package's own vLLM lookup (``qwen_xml_toolparser._compat``).
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "VLLM_NO_USAGE_STATS", "DO_NOT_TRACK"):
+    os.environ.setdefault(_name, "1")  # nothing from a model hub, no usage reports
