@@ -75,10 +75,10 @@ def make_job(rng: random.Random, i: int) -> Job:
     kind = rng.choices([k for k, _ in KINDS], [w for _, w in KINDS])[0]
     piece = rng.choice((0, 0, 3, 7))
     if kind in ("write", "disconnect"):
-        lines = []
+        lines: list[str] = []
         size = rng.randint(1500, 6000)
         n = 0
-        while sum(map(len, lines)) < size:
+        while sum(len(line) for line in lines) < size:
             n += 1
             words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 8)))
             lines.append(f"    x{n} = f({n}, {json.dumps(words, ensure_ascii=False)})  # {words}\n")
@@ -110,9 +110,9 @@ class Result:
     disconnected: int = 0
     tool_calls: int = 0  # calls expected in completed replies
     text_only: int = 0
-    counts: Counter = field(default_factory=Counter)  # problems
+    counts: Counter[str] = field(default_factory=Counter)  # problems
     examples: list[str] = field(default_factory=list)
-    pids: Counter = field(default_factory=Counter)  # x-qxt-pid header, when the server adds it
+    pids: Counter[str] = field(default_factory=Counter)  # x-qxt-pid header, when the server adds it
     wall: float = 0.0
 
     def problem(self, kind: str, detail: str) -> None:

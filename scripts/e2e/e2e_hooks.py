@@ -82,7 +82,7 @@ class ForceOutput(AdapterLogitsProcessor):
 
         if not prompt_to:
             return force
-        written = []
+        written: list[bool] = []
 
         def force_and_dump(prompt_ids: list[int], output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
             if not written:

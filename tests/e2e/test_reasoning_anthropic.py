@@ -11,6 +11,7 @@ reasoning parser everything before ``</think>`` is reasoning, even without an op
 from __future__ import annotations
 
 import pytest
+
 from tests.e2e.anthropic_scripted import CLAUDE_CODE_TOOLS, non_blank, says, stream
 from tests.e2e.scripted import tool_call
 from tests.e2e.test_anthropic_messages import BASH, TODOS, check_tool_uses
