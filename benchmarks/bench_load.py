@@ -43,6 +43,7 @@ import os
 import random
 import re
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -240,7 +241,9 @@ CLK = os.sysconf("SC_CLK_TCK")
 
 
 def group_processes(pgid: int) -> dict[int, str]:
-    """pid -> role ("api", "engine", "other") of the processes in the server's process group."""
+    """pid -> role ("api", "engine", "other") of the processes in the server's process group.
+    "engine" is the VLLM::EngineCore process (scheduling, the forcing logits processor); the model's
+    forward pass runs in its VLLM::Worker child, counted as "other"."""
     procs: dict[int, str] = {}
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
@@ -295,6 +298,7 @@ class Measured:
     rss_start: dict[int, float]
     rss_end: dict[int, float]
     api_pids: list[int]
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def cpu_us_per_token(self) -> float:
@@ -315,12 +319,24 @@ def measure(server: Any, model: str, parser: str, concurrency: int, duration: fl
     rss0 = {p: rss_mib(p) for p in api}
     tok0 = generation_tokens(server.base_url)
     cpu0 = {p: cpu_seconds(p) for p in procs}
+    samples: list[tuple[float, float]] = []  # (seconds into the run, total API-server RSS MiB)
+    done = threading.Event()
+
+    def sample() -> None:
+        t0 = time.monotonic()
+        while not done.wait(10.0):
+            samples.append((time.monotonic() - t0, sum(rss_mib(p) for p in api)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     result = run_load(server.base_url, model, concurrency, duration, max_requests, seed)
+    done.set()
+    sampler.join()
     cpu1 = {p: cpu_seconds(p) for p in procs}
     tok1 = generation_tokens(server.base_url)
     rss1 = {p: rss_mib(p) for p in api}
     return Measured(parser, result, tok1 - tok0, sum(cpu1[p] - cpu0[p] for p in api),
-                    sum(cpu1[p] - cpu0[p] for p in engine), rss0, rss1, api)
+                    sum(cpu1[p] - cpu0[p] for p in engine), rss0, rss1, api, samples)
 
 
 def markdown(runs: list[Measured], args: argparse.Namespace) -> str:
@@ -342,10 +358,12 @@ def markdown(runs: list[Measured], args: argparse.Namespace) -> str:
         row("**tokens/s**", lambda m: f"**{m.tokens_per_s:.0f}**"),
         row("API-server CPU (s, all processes)", lambda m: f"{m.api_cpu:.1f}"),
         row("**API-server CPU per generated token (µs)**", lambda m: f"**{m.cpu_us_per_token:.0f}**"),
-        row("engine CPU per generated token (µs, reference)", lambda m: f"{m.engine_cpu / m.tokens * 1e6:.0f}"
+        row("EngineCore process CPU per generated token (µs, reference)", lambda m: f"{m.engine_cpu / m.tokens * 1e6:.0f}"
             if m.tokens else "n/a"),
         row("API-server RSS start → end (MiB, per process)", lambda m: ", ".join(
             f"{m.rss_start[p]:.0f} → {m.rss_end[p]:.0f}" for p in m.api_pids)),
+        row("API-server RSS, all processes, every 60 s (MiB)", lambda m: " ".join(
+            f"{rss:.0f}" for t, rss in m.rss_samples if round(t) % 60 < 10) or "n/a"),
     ]
     settings = (f"Settings: {args.concurrency} concurrent streamed clients, {args.duration:.0f} s or "
                 f"{args.max_requests} requests per parser, `--api-server-count {args.api_server_count}`, seed "
