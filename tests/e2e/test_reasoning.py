@@ -9,11 +9,14 @@ part too (by default vLLM only constrains output after the reasoning ends).
 from __future__ import annotations
 
 import pytest
+import stack
 from tests.e2e.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, says, tool_call
 
 pytestmark = pytest.mark.e2e
 
-REASONING_ARGS = ("--reasoning-parser", "qwen3", "--structured-outputs-config.enable_in_reasoning", "true")
+# (FORCE_ARGS: test_reasoning_anthropic.py scripts /v1/messages on this same server)
+REASONING_ARGS = ("--reasoning-parser", "qwen3", "--structured-outputs-config.enable_in_reasoning", "true",
+                  *stack.FORCE_ARGS)
 STREAM = pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 
 

@@ -1,0 +1,106 @@
+"""Test-only hooks loaded INTO the e2e vLLM server (never into a production server).
+
+* ``ForceOutput``: a vLLM v1 logits processor (``--logits-processors e2e_hooks:ForceOutput``)
+  that makes the tiny random model say a scripted text. It is how the Anthropic ``/v1/messages``
+  tests and the load benchmark script the model: vLLM's Anthropic endpoint accepts no
+  ``structured_outputs`` field (it builds its ChatCompletionRequest field by field), but it does
+  pass ``vllm_xargs`` through to ``SamplingParams.extra_args``, which is where vLLM's own custom
+  logits processors read per-request settings. ``vllm_xargs`` keys:
+
+  - ``qxt_says`` (str): the exact output. It is encoded with the served model's tokenizer
+    (``<tool_call>``, ``<think>`` … as their single tokens, like a real Qwen3-Coder), then the
+    end-of-sequence token is forced.
+  - ``qxt_piece`` (int, optional): encode the text in pieces of at most this many characters
+    (markers kept whole), for non-canonical token boundaries like the ones a sampling model
+    produces. Default: one canonical encoding.
+  - ``qxt_prompt_to`` (str, optional): write the prompt token ids this request reached the engine
+    with (JSON list) to that file: the rendered prompt, for requests whose endpoint returns no
+    prompt ids (``/v1/messages``).
+
+  Requests without ``qxt_says`` are left alone.
+* ``served_by``: an HTTP middleware (``--middleware e2e_hooks.served_by``) that tags every
+  response with the API-server process that handled it (``x-qxt-pid``) and the class registered
+  for ``qwen_xml_safe`` in that process (``x-qxt-parser``), for the several-API-server test.
+
+Both are in the test server's PYTHONPATH only (stack.py); the plugin itself has no test hook.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from vllm.v1.sample.logits_processor import AdapterLogitsProcessor
+
+_MARKERS = re.compile(r"(<tool_call>|</tool_call>|<think>|</think>|<tool_response>|</tool_response>)")
+
+
+class ForceOutput(AdapterLogitsProcessor):
+    """Force the scripted output of requests that carry ``vllm_xargs.qxt_says``."""
+
+    def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool):
+        super().__init__(vllm_config, device, is_pin_memory)
+        from tokenizers import Tokenizer
+
+        model_dir = Path(vllm_config.model_config.tokenizer)
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        eos = vllm_config.model_config.hf_config.eos_token_id
+        self.eos = eos[0] if isinstance(eos, list) else int(eos)
+
+    def is_argmax_invariant(self) -> bool:
+        return False  # it changes the argmax: apply it under greedy sampling too
+
+    def encode(self, text: str, piece: int) -> list[int]:
+        if piece <= 0:
+            return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        ids: list[int] = []
+        for part in _MARKERS.split(text):
+            chunks = [part] if _MARKERS.fullmatch(part) else [part[i:i + piece] for i in range(0, len(part), piece)]
+            for chunk in chunks:
+                if chunk:
+                    ids.extend(self.tokenizer.encode(chunk, add_special_tokens=False).ids)
+        return ids
+
+    def new_req_logits_processor(self, params: Any) -> Callable[..., torch.Tensor] | None:
+        extra = getattr(params, "extra_args", None) or {}
+        text = extra.get("qxt_says")
+        if not isinstance(text, str):
+            return None
+        forced = self.encode(text, int(extra.get("qxt_piece", 0) or 0)) + [self.eos]
+        prompt_to = extra.get("qxt_prompt_to")
+
+        def force(output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+            token = forced[min(len(output_ids), len(forced) - 1)]
+            logits.fill_(float("-inf"))
+            logits[token] = 0.0
+            return logits
+
+        if not prompt_to:
+            return force
+        written: list[bool] = []
+
+        def force_and_dump(prompt_ids: list[int], output_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
+            if not written:
+                Path(prompt_to).write_text(json.dumps(list(prompt_ids)))
+                written.append(True)
+            return force(output_ids, logits)
+
+        return force_and_dump
+
+
+async def served_by(request: Any, call_next: Callable[[Any], Any]) -> Any:
+    response = await call_next(request)
+    response.headers["x-qxt-pid"] = str(os.getpid())
+    try:
+        from vllm.tool_parsers import ToolParserManager
+
+        cls = ToolParserManager.get_tool_parser("qwen_xml_safe")
+        response.headers["x-qxt-parser"] = f"{cls.__module__}.{cls.__qualname__}"
+    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
+        response.headers["x-qxt-parser"] = f"error: {type(exc).__name__}"
+    return response
