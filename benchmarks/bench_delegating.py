@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.harness import INTREE, OURS, V, Collector, check, floor_run, make_request, pc  # noqa: E402
+from benchmarks.harness import INTREE, OURS, Collector, V, check, floor_run, make_request, pc  # noqa: E402
 from benchmarks.workloads import Workload, make_workloads, tokenize  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
 
