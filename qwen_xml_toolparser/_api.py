@@ -34,16 +34,23 @@ def parse(
     tools: Iterable[Any] | None = None,
     *,
     id_factory: Callable[[], str] = _default_id,
+    cut_off: bool | Callable[[], bool] = False,
+    drop_think: bool = False,
 ) -> ParseResult:
-    """Parse a complete model output.
+    """Parse a complete model output (docs/behaviour.md, "The end of the output").
 
-    A call cut off by the end of the output (no ``</function>`` and no
-    ``</tool_call>``) is not returned; its raw text (and the whitespace before
-    it) is kept as content.
+    A call whose values are all closed is complete even without
+    ``</function>`` / ``</tool_call>``. When the output ends inside a value,
+    the call is returned (the model ended it there) unless ``cut_off`` says
+    that the token limit ended the output: then there is no call and its text
+    is not content either. ``cut_off`` may be a function, called only when
+    that question arises. Markup that opens a call at the very end
+    (``<tool_call>``, ``<tool_call><function=na``) is never content.
+    ``drop_think``: see :class:`StreamParser`.
     """
     if not isinstance(text, str):
         raise not_text_error("parse()", text)
-    parser = StreamParser(tools, id_factory=id_factory)
+    parser = StreamParser(tools, id_factory=id_factory, drop_think=drop_think)
     content: list[str] = []
     calls: dict[int, tuple[ToolCallStart, list[str]]] = {}
     done: list[ToolCall] = []
@@ -56,11 +63,7 @@ def parse(
             calls[event.index][1].append(event.text)
         elif isinstance(event, ToolCallEnd):
             start, parts = calls.pop(event.index)
-            if event.truncated:
-                content.append(text[start.offset :])
-            else:
+            if not (event.truncated and (cut_off() if callable(cut_off) else cut_off)):
                 done.append(ToolCall(start.id, start.name, "".join(parts)))
-    if parser.unfinished_offset is not None:
-        content.append(text[parser.unfinished_offset :])
     joined = "".join(content)
     return ParseResult(joined or None, done)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import sys
+from types import FrameType
 from typing import Any
 
 __all__ = [
@@ -21,15 +23,19 @@ __all__ = [
     "MIN_VLLM",
     "STRUCTURAL_TAGS",
     "SUPPORTS_REQUIRED_AND_NAMED",
+    "TOOLS_CALLED_SETS_FINISH_REASON",
     "ToolCall",
     "ToolParser",
     "ToolParserManager",
     "VLLM_VERSION",
     "builtin_structural_tag",
+    "engine_finish_reason",
     "init_tool_parser",
     "json_schema_excludes",
     "logger",
+    "reasoning_parser_configured",
     "structural_tag",
+    "tells_no_reasoning_parser",
 ]
 
 MIN_VLLM = (0, 10, 1)
@@ -121,6 +127,73 @@ def chat_request(tools: Any, **fields: Any) -> Any:
         "vllm.entrypoints.openai.protocol",
     )
     return request_cls(model="qwen", messages=[{"role": "user", "content": "-"}], tools=tools, **fields)
+
+
+_TELLS_NO_REASONING: bool | None = None
+
+
+def tells_no_reasoning_parser() -> bool:
+    """Whether this vLLM sets ``skip_reasoning_parsing`` on the tool parser when no reasoning
+    parser is configured (``vllm.parser.abstract_parser.Parser.__init__``, 0.31+).
+
+    Where it does, a tool parser that was not told runs next to a reasoning parser.
+    """
+    global _TELLS_NO_REASONING
+    if _TELLS_NO_REASONING is None:
+        try:
+            from vllm.parser.abstract_parser import Parser
+
+            _TELLS_NO_REASONING = "skip_reasoning_parsing" in inspect.getsource(Parser.__init__)
+        except Exception:  # no vllm.parser (< 0.16), or no source to read
+            _TELLS_NO_REASONING = False
+    return _TELLS_NO_REASONING
+
+
+# vLLM < 0.12 reports finish_reason "tool_calls" for a non-streaming response whenever the tool
+# parser says ``tools_called``, even with no call; later versions count the calls.
+TOOLS_CALLED_SETS_FINISH_REASON = (0,) < _version_tuple(VLLM_VERSION) < (0, 12)
+
+
+def reasoning_parser_configured() -> bool | None:
+    """Whether the vLLM object building the calling tool parser has a reasoning parser.
+
+    vLLM passes a tool parser no such argument (0.31+ set ``skip_reasoning_parsing`` afterwards,
+    only when there is none). The object that builds it is a frame or two up: the composed
+    ``Parser`` (0.23+, ``_reasoning_parser``) or the OpenAI serving object (<= 0.22,
+    ``reasoning_parser`` / ``reasoning_parser_cls``). None when no such object is found.
+    Call it from the tool parser's ``__init__``.
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(3):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if owner is not None and type(owner).__module__.startswith("vllm."):
+            fields = getattr(owner, "__dict__", {})
+            for attr in ("_reasoning_parser", "reasoning_parser_cls", "reasoning_parser"):
+                if attr in fields:
+                    return fields[attr] is not None
+        frame = frame.f_back
+    return None
+
+
+def engine_finish_reason() -> str | None:
+    """The engine's finish reason of the output a non-streaming ``extract_tool_calls`` parses.
+
+    vLLM passes a tool parser only the text; the serving layer that calls it (every version of
+    the matrix) holds the engine's ``CompletionOutput`` in a local ``output`` a few frames up.
+    None when it is not found (another caller): the adapter then counts tokens instead.
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(10):
+        if frame is None:
+            break
+        output = frame.f_locals.get("output")
+        if type(output).__name__ == "CompletionOutput" and type(output).__module__.startswith("vllm."):
+            reason = getattr(output, "finish_reason", None)
+            return reason if isinstance(reason, str) else None
+        frame = frame.f_back
+    return None
 
 
 # ── grammar for tool_choice required / named and strict tools (docs/grammar.md) ─────────────

@@ -10,7 +10,6 @@ arguments, and equals it once :class:`ToolCallEnd` has been produced.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = ["ArgumentsDelta", "ContentDelta", "Event", "ToolCallEnd", "ToolCallStart"]
 
@@ -48,12 +47,13 @@ class ArgumentsDelta:
 class ToolCallEnd:
     """Call ``index`` is complete; its arguments text is now valid JSON.
 
-    ``truncated`` is true when the output ended inside the call (no
-    ``</function>`` and no ``</tool_call>``): the parser closed the JSON itself.
+    ``truncated`` is true when the output ended inside one of the call's
+    values (or a parameter header): the parser closed the JSON itself. A call
+    that ends with the output after its last value closed is not truncated.
     """
 
     index: int
     truncated: bool = False
 
 
-Event = Union[ContentDelta, ToolCallStart, ArgumentsDelta, ToolCallEnd]
+Event = ContentDelta | ToolCallStart | ArgumentsDelta | ToolCallEnd

@@ -57,7 +57,8 @@ __all__ = ["ParserFinishedError", "StreamParser"]
 logger = logging.getLogger("qwen_xml_toolparser")
 
 _WS = " \t\r\n"
-_CONTENT_MARKERS = (sc.CALL_START, sc.CALL_END, sc.FUNCTION_START, sc.THINK_START, sc.THINK_END)
+_CONTENT_MARKERS = (sc.CALL_START, sc.CALL_END, sc.FUNCTION_START)
+_THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
@@ -221,6 +222,8 @@ class StreamParser:
 
     ``tools`` is the request's tool list (OpenAI chat-completions or Responses
     shapes); it drives type coercion. ``id_factory`` makes tool-call ids.
+    ``<think>`` / ``</think>`` are content as written unless ``drop_think``
+    (a reasoning parser handles reasoning; stray markers are then dropped).
     """
 
     def __init__(
@@ -228,7 +231,11 @@ class StreamParser:
         tools: Iterable[Any] | None = None,
         *,
         id_factory: Callable[[], str] = _default_id,
+        drop_think: bool = False,
     ) -> None:
+        self._drop_think = drop_think
+        # </think> is matched either way: it ends any fence (content unless drop_think).
+        self._content_markers = _CONTENT_MARKERS + (_THINK_MARKERS if drop_think else (sc.THINK_END,))
         self._schemas = function_schemas(tools)
         self._new_id = id_factory
         self._buf = ""  # text not consumed yet: _buf[_pos:]
@@ -248,6 +255,8 @@ class StreamParser:
         self._block_offset = 0  # where the current call's markup starts
         self._block_head = ""  # markup consumed before the call header completed
         self._unfinished: int | None = None
+        self._cut_off = False  # finish(cut_off=True): the token limit ended the output
+        self._value_cut = False  # the output ended inside a value or a parameter header
         # the current parameter
         self._key = ""
         self._mode = _DISCARD
@@ -290,17 +299,25 @@ class StreamParser:
             pass
         return out
 
-    def finish(self) -> list[Event]:
-        """Signal the end of the output; release held text and close what is open."""
+    def finish(self, cut_off: bool = False) -> list[Event]:
+        """Signal the end of the output; release held text and close what is open.
+
+        ``cut_off``: the token limit ended the output, not the model. A value
+        that was not emitted yet (a number, an object, ...) and was open at the
+        end is then left out instead of being completed from its beginning.
+        A call open at the end is closed either way; its ``ToolCallEnd`` is
+        ``truncated`` when the output ended inside one of its values.
+        """
         if self._finished:
             raise ParserFinishedError("finish() called twice: use a new StreamParser for each output")
         self._finished = True
+        self._cut_off = cut_off
         out: list[Event] = []
         self._out = out
         while self._state(True):
             pass
         if self._call is not None:  # the output ended inside a call
-            self._end_call(truncated=True)
+            self._end_call(truncated=self._value_cut)
         if self._ws_held and not self._after_call:
             out.append(ContentDelta("".join(self._ws_held)))
         self._drop_ws()
@@ -328,7 +345,7 @@ class StreamParser:
         """Where the markup of a call starts when the output ended before its header did.
 
         Such markup (``<tool_call>``, ``<tool_call><function=na``) produces no
-        event; a non-streaming reader keeps it as content, from this offset.
+        event and is not content (in either mode); this is where it starts.
         """
         return self._unfinished
 
@@ -418,11 +435,9 @@ class StreamParser:
             if found is sc.NEED_MORE:
                 return False
             if found:
-                self._consume(len(sc.THINK_END))
-                self._fences.reset()
-                return True
+                return self._think_end()
             return self._literal("<")
-        for marker in _CONTENT_MARKERS:
+        for marker in self._content_markers:
             found = sc.match_tag(buf, p, marker, final)
             if found is sc.NEED_MORE:
                 return False
@@ -435,12 +450,21 @@ class StreamParser:
         self._consume(len(text))
         return True
 
+    def _think_end(self) -> bool:
+        """``</think>``: content unless drop_think; either way no fence crosses it."""
+        if self._drop_think:
+            self._consume(len(sc.THINK_END))
+        else:
+            self._literal(sc.THINK_END)
+        self._fences.reset()
+        return True
+
     def _content_marker(self, marker: str, final: bool) -> bool:
         buf, p = self._buf, self._pos
-        if marker in (sc.THINK_START, sc.THINK_END):  # reasoning markup never reaches content
+        if marker == sc.THINK_END:
+            return self._think_end()
+        if marker == sc.THINK_START:  # drop_think only: reasoning markup never reaches content
             self._consume(len(marker))
-            if marker == sc.THINK_END:
-                self._fences.reset()
             return True
         if marker == sc.CALL_END:
             if self._after_call:  # the closer of a bare <function=...> call
@@ -559,6 +583,8 @@ class StreamParser:
         # Text that is not markup inside a function body is not content: drop it.
         nxt = buf.find("<", p + 1)
         dropped = (len(buf) if nxt < 0 else nxt) - p
+        if final and nxt < 0 and sc.PARAM_START.startswith(buf[p:]):
+            self._value_cut = True  # the output ended inside the next parameter's header
         logger.debug("dropping %d characters of text inside a function body", dropped)
         self._consume(dropped)
         return True
@@ -573,6 +599,7 @@ class StreamParser:
             return True
         if header[1] == len(buf):
             self._consume(len(buf) - p)  # the output ended inside a parameter header
+            self._value_cut = True
             self._state = self._on_function_body
             return True
         name, _, end = header
@@ -632,10 +659,13 @@ class StreamParser:
         while True:
             lt = buf.find("<", pos)
             if lt < 0:
-                if final:
+                if final:  # the output ended inside the value
+                    self._value_cut = True
+                    if self._cut_off and self._mode != _STRING:
+                        self._mode = _DISCARD  # never complete a cut number, object, ... from its start
                     self._value_piece(buf[p:-1] if buf.endswith("\n") else buf[p:])
                     self._pos = n
-                    self._finish_value()  # the output ended inside the value
+                    self._finish_value()
                     return False
                 stop = n - 1 if buf[-1:] == "\n" else n
                 if stop > p:

@@ -10,12 +10,16 @@ adapter feeds only ``delta_text`` to the core (never re-scans
   and ``arguments`` only. Events that do not fit the current chunk wait for
   the next one (except at the end of the stream, where everything left goes
   out in the last chunk);
-* the end of the stream is recognised from the request (an EOS or stop token
-  id in the delta, or ``max_tokens`` reached), so held-back text is released
-  and a truncated call's JSON is closed. Where it cannot be recognised (a stop
-  string, the server's default ``max_tokens``), every step inside an open call
-  returns at least an empty arguments delta, so that the serving layer's
-  end-of-stream remainder (``prev_tool_call_arr`` below) closes the JSON;
+* the end of the stream (docs/behaviour.md, "The end of the output") is
+  recognised from every signal the running vLLM gives: an EOS or stop token id
+  in the delta, ``max_tokens`` reached, vLLM 0.23+ asking for
+  ``get_remaining_unstreamed_args()`` (only done on the last chunk), and
+  ``finish_streaming()`` (vLLM 0.26+, which then feeds the parser the delta
+  text alone: ``engine_based_streaming``). Held-back text and pending calls are
+  released and an open call's JSON is closed. Where none comes (a stop string
+  before 0.23), every step inside an open call returns at least an empty
+  arguments delta, so that the serving layer's end-of-stream remainder
+  (``prev_tool_call_arr`` below) closes the JSON;
 * ``prev_tool_call_arr[i]["arguments"]`` is the call's arguments dict and
   ``streamed_args_for_tool[i]`` the exact text sent, one entry per call, from
   the call's header on. Both attributes are properties that build new plain
@@ -33,7 +37,7 @@ from typing import Any
 
 from . import _compat as vc
 from ._api import parse
-from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallStart
+from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
 from ._grammar import declared_parameters, widen_structural_tag
 from ._parser import StreamParser
 
@@ -67,7 +71,7 @@ class _SentArgs:
         return self._text
 
 
-class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
+class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
     """Tool parser for Qwen3-Coder / Qwen3.5+ XML tool calls (``qwen_xml_safe``)."""
 
     # tool_choice="required", named tools and strict tools: routed and constrained as with
@@ -75,6 +79,12 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     # builtin qwen_3_coder one with call contents the parser reads back exactly.
     structural_tag_model = "qwen_3_coder"
     supports_required_and_named = vc.SUPPORTS_REQUIRED_AND_NAMED
+    # vLLM 0.26+: pass only the delta (no accumulated previous_text/current_text, which cost
+    # O(output) per delta) and call finish_streaming() at the end of the stream.
+    engine_based_streaming = True
+    # vLLM 0.31+ sets this to True when no reasoning parser is configured: <think> markup is then
+    # content as written. None: not told (see _drop_think).
+    skip_reasoning_parsing: bool | None = None
 
     def __init__(self, tokenizer: Any, tools: Any = None, *args: Any, **kwargs: Any) -> None:
         vc.init_tool_parser(self, tokenizer, tools)  # assigns prev_tool_call_arr = [] etc.
@@ -86,13 +96,21 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         self._pending: list[Event] = []
         self._sent: list[_SentArgs] = []
         self._seen = 0  # characters of output received, for error reports
+        self._tokens = 0  # token ids received (current_token_ids is the delta alone on the engine path)
+        self._finished = False  # the core has seen the end of the output
         self._failed = False
+        reasoning = vc.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
+        if reasoning is not None:
+            self.skip_reasoning_parsing = not reasoning
 
     # ── vLLM interface ───────────────────────────────────────────────────────
 
     def extract_tool_calls(self, model_output: str, request: Any) -> Any:
+        if _tool_choice_none(request):  # vLLM's engine path (0.26+) asks even then: keep the text
+            return vc.ExtractedToolCallInformation(tools_called=False, tool_calls=[], content=model_output)
         try:
-            result = parse(model_output, self._tools(request), id_factory=_tool_call_id)
+            result = parse(model_output, self._tools(request), id_factory=_tool_call_id,
+                           cut_off=lambda: self._output_cut(model_output, request), drop_think=self._drop_think())
         except Exception:  # never let a parser bug fail the request
             logger.exception("qwen_xml_safe: internal error; returning the output as content")
             return vc.ExtractedToolCallInformation(tools_called=False, tool_calls=[], content=model_output)
@@ -100,7 +118,13 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
             vc.ToolCall(id=c.id, type="function", function=vc.FunctionCall(name=c.name, arguments=c.arguments))
             for c in result.tool_calls
         ]
-        return vc.ExtractedToolCallInformation(tools_called=bool(calls), tool_calls=calls, content=result.content)
+        # With no call, vLLM's serving layer shows the raw output unless tools_called is set; set it
+        # when call markup was left out of the content (an unfinished or cut-off call at the end).
+        # Not before 0.12, where that would also turn finish_reason "length" into "tool_calls".
+        dropped = not calls and result.content != model_output and bool(model_output.strip()) and (
+            not vc.TOOLS_CALLED_SETS_FINISH_REASON)
+        return vc.ExtractedToolCallInformation(tools_called=bool(calls) or dropped, tool_calls=calls,
+                                               content=result.content)
 
     def extract_tool_calls_streaming(
         self,
@@ -112,7 +136,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         delta_token_ids: Sequence[int],
         request: Any,
     ) -> Any:
-        if self._failed:
+        if self._failed or _tool_choice_none(request):
             return vc.DeltaMessage(content=delta_text) if delta_text else None
         try:
             core = self._core
@@ -120,11 +144,11 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
                 core = self._start_stream(request)
             events = core.feed(delta_text) if delta_text else []
             self._seen += len(delta_text)
-            final = bool(delta_token_ids) and delta_token_ids[-1] in self._stop_ids or (
-                self._max_tokens is not None and len(current_token_ids) >= self._max_tokens
-            )
+            self._tokens += len(delta_token_ids)
+            stopped = bool(delta_token_ids) and delta_token_ids[-1] in self._stop_ids
+            final = stopped or (self._max_tokens is not None and self._tokens >= self._max_tokens)
             if final:
-                events += core.finish()
+                events += self._finish_core(cut_off=not stopped)
             if self._pending:
                 events = self._pending + events
                 self._pending = []
@@ -148,17 +172,44 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
     def get_remaining_unstreamed_args(self) -> str:
         """Arguments of the last call parsed but not sent yet, closed to valid JSON.
 
-        vLLM 0.23+ appends this to the last tool call of a stream's final chunk; older
-        versions compute the same from ``prev_tool_call_arr`` themselves. Defined here so
-        that it exists (and is exact) on every version.
+        vLLM 0.23+ calls this on a stream's last chunk only and appends it to that chunk's
+        last tool call: it is an end-of-output signal. If the parser had not seen the end
+        yet (a stop string), it finishes the parse here; the rest of the last call's
+        arguments is returned, what comes after it (content, more calls) waits for
+        ``finish_streaming()`` (0.26+). Older versions compute the remainder from
+        ``prev_tool_call_arr`` themselves. Defined here so that it exists (and is exact)
+        on every version.
         """
         records = self.prev_tool_call_arr  # built when read: read it once
         if not records:
             return ""
+        if self._core is not None and not self._finished and not self._failed:
+            try:
+                self._pending += self._finish_core(cut_off=self._cut_at_end())
+                return self._take_arguments(len(self._sent) - 1)
+            except Exception:
+                self._fail("")
+                return ""
         index = len(records) - 1
         expected = json.dumps(records[index]["arguments"], ensure_ascii=False)
         sent = self.streamed_args_for_tool[index]
         return expected[len(sent) :] if expected.startswith(sent) else ""
+
+    def finish_streaming(self) -> Any:
+        """vLLM 0.26+: the stream has ended; send what is left.
+
+        Called after the last chunk (``engine_based_streaming``): releases held-back text,
+        pending calls (a last chunk that completed two calls) and the closers of an open
+        call, whatever ended the output (EOS, a stop string, the token limit).
+        """
+        if self._failed or self._core is None:
+            return None
+        try:
+            events = self._pending + (self._finish_core(self._cut_at_end()) if not self._finished else [])
+            self._pending = []
+            return self._message(events, True) if events else None
+        except Exception:
+            return self._fail("")
 
     # ── vLLM's bookkeeping, built when read ──────────────────────────────────
     # vLLM (0.10 - 0.22 in the serving layer, every version in the base class's
@@ -226,6 +277,68 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
 
     # ── helpers ──────────────────────────────────────────────────────────────
 
+    def _drop_think(self) -> bool:
+        """Drop stray ``<think>`` / ``</think>`` only next to a reasoning parser.
+
+        Without one, think blocks are content as the model wrote them (vLLM's behaviour).
+        Known from the vLLM object that built the parser (``__init__``) or, 0.31+, from vLLM
+        setting ``skip_reasoning_parsing``; when not known, think markup is content unless
+        this vLLM would have said there is no reasoning parser.
+        """
+        if self.skip_reasoning_parsing is None:
+            return vc.tells_no_reasoning_parser()
+        return not self.skip_reasoning_parsing
+
+    def _cut_at_end(self) -> bool:
+        """At vLLM's end-of-stream calls: did the token limit end the output?"""
+        if self._max_tokens is not None and self._tokens >= self._max_tokens:
+            return True
+        return vc.engine_finish_reason() == "length"  # the server's default limit
+
+    def _finish_core(self, cut_off: bool) -> list[Event]:
+        """The end of the output: ``cut_off`` when the token limit ended it."""
+        assert self._core is not None
+        self._finished = True
+        return self._core.finish(cut_off=cut_off)
+
+    def _take_arguments(self, index: int) -> str:
+        """Take the pending arguments text of call ``index`` that comes first.
+
+        Not recorded in ``streamed_args_for_tool``: vLLM reads that as what the parser itself
+        returned (the remainder is computed against it, and asked for again gives the same).
+        """
+        taken = 0
+        parts: list[str] = []
+        for event in self._pending:
+            if type(event) is ArgumentsDelta and event.index == index:
+                parts.append(event.text)
+            elif not (type(event) is ToolCallEnd and event.index == index):
+                break
+            taken += 1
+        del self._pending[:taken]
+        return "".join(parts)
+
+    def _output_cut(self, model_output: str, request: Any) -> bool:
+        """Non-streaming: did the token limit end this output?
+
+        Asked only when an output ends inside a value. The serving layer does not pass the
+        finish reason: it is read from the engine output the serving layer holds; failing that,
+        the output's tokens are counted against the request's limit (a reasoning parser's
+        tokens are not in ``model_output``, and a generated tokenization may be longer than
+        the re-encoded one, so a cut can then go unseen: docs/behaviour.md).
+        """
+        reason = vc.engine_finish_reason()
+        if reason is not None:
+            return reason == "length"
+        limit = _token_limit(request)
+        if limit is None:
+            return False
+        try:
+            count = len(self.model_tokenizer.encode(model_output, add_special_tokens=False))
+        except Exception:  # no usable tokenizer: treat the output as ended by the model
+            return False
+        return count >= limit
+
     def _tools(self, request: Any) -> Any:
         tools = getattr(request, "tools", None)
         return tools if tools else (self._init_tools or getattr(self, "tools", None))
@@ -250,9 +363,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         fields = getattr(request, "__dict__", {})  # no deprecation warning for max_tokens
         stop_ids = fields.get("stop_token_ids") or ()
         self._stop_ids = self._stop_ids.union(i for i in stop_ids if isinstance(i, int))
-        limit = fields.get("max_completion_tokens") or fields.get("max_tokens")
-        self._max_tokens = limit if isinstance(limit, int) and limit > 0 else None
-        self._core = StreamParser(self._tools(request), id_factory=_tool_call_id)
+        self._max_tokens = _token_limit(request)
+        self._core = StreamParser(self._tools(request), id_factory=_tool_call_id, drop_think=self._drop_think())
         return self._core
 
     def _message(self, events: list[Event], final: bool) -> Any:
@@ -264,15 +376,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         args: list[str] = []
         taken = 0
         for event in events:
-            kind = type(event)
-            if kind is ArgumentsDelta:
+            if type(event) is ArgumentsDelta:
                 if index is not None and (event.index != index or (header is not None and not final)):
                     break
                 index = event.index
                 args.append(event.text)
-            elif kind is ContentDelta:
+            elif type(event) is ContentDelta:
                 content.append(event.text)
-            elif kind is ToolCallStart:
+            elif type(event) is ToolCallStart:
                 if index is not None:
                     if not final:
                         break
@@ -338,6 +449,22 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc, valid-type]
         if not tool_calls and not delta_text:
             return None
         return vc.DeltaMessage(content=delta_text or None, tool_calls=tool_calls)
+
+
+def _token_limit(request: Any) -> int | None:
+    fields = getattr(request, "__dict__", {})  # no deprecation warning for max_tokens
+    limit = fields.get("max_completion_tokens") or fields.get("max_tokens")
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
+def _tool_choice_none(request: Any) -> bool:
+    """The client asked for no tool calls (``tool_choice: "none"``, set explicitly).
+
+    vLLM 0.26+ call an engine-based tool parser even then and keeps only its content; the
+    output is passed through as written, as older versions do (they do not call the parser).
+    """
+    return getattr(request, "tool_choice", None) == "none" and "tool_choice" in getattr(
+        request, "model_fields_set", ())
 
 
 def register() -> None:

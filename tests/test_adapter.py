@@ -104,7 +104,7 @@ def test_max_tokens_ends_the_stream(parser_cls):
     parser = parser_cls(None, request.tools)
     messages = feed(parser, ["<tool_call>\n<function=f>\n", "<parameter=n>\n4"], request, final_token=9)
     args = "".join(c.function.arguments or "" for m in messages for c in m.tool_calls)
-    assert json.loads(args) == {"n": 4}
+    assert json.loads(args) == {}  # the cut "4" (of "42"?) is left out, the JSON closed
 
 
 def test_internal_error_falls_back_to_content_once(parser_cls, monkeypatch, caplog):

@@ -268,8 +268,17 @@ def hostile_problems(seed: int) -> list[str]:
         problems += [p for _, args in calls if (p := _strict_json_object(args))]
         if not truncated and (content, calls) != (whole.content or "", w_calls):
             problems.append(f"streamed != whole: {(content, calls)!r:.600} vs {(whole.content, w_calls)!r:.600}")
-    if not w_calls and "<think>" not in text and "</think>" not in text and (whole.content or "") != text:
-        problems.append(f"no call, but the content is not the output verbatim: {whole.content!r:.300}")
+    if not w_calls and "<think>" not in text and "</think>" not in text:
+        # Call markup left unfinished at the very end (and the whitespace before it) is not
+        # content (docs/contract.md §5); everything else is, verbatim.
+        core = StreamParser(tools)
+        core.feed(text)
+        core.finish()
+        cut = core.unfinished_offset
+        if cut is not None and not text[cut:].lstrip(" \t\r\n").startswith("<"):
+            problems.append(f"dropped as unfinished call markup: {text[cut:]!r:.300}")
+        if (whole.content or "") != (text if cut is None else text[:cut]):
+            problems.append(f"no call, but the content is not the output verbatim: {whole.content!r:.300}")
     return problems
 
 

@@ -264,7 +264,16 @@ CALL_F = "<tool_call>\n<function=f>\n<parameter=a>\n1\n</parameter>\n</function>
 def test_call_after_fence_like_text_is_a_call(prose):
     content, calls = check(prose + CALL_F, _fn({"type": "object", "properties": {"a": {"type": "string"}}}))
     assert calls == [("f", {"a": "1"})], (prose, content)
-    assert "</think>" not in (content or "") and "<tool_call>" not in (content or "")
+    # without a reasoning parser think markup is content as written (docs/contract.md §5)
+    assert content == (prose.rstrip() or None)
+
+
+def test_think_end_closes_a_fence_next_to_a_reasoning_parser():
+    prose = "<think>\n```\nunclosed fence in reasoning\n</think>\n\n"
+    tools = _fn({"type": "object", "properties": {"a": {"type": "string"}}})
+    result = parse(prose + CALL_F, tools, drop_think=True)
+    assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [("f", {"a": "1"})]
+    assert result.content == "\n```\nunclosed fence in reasoning"  # stray markers dropped
 
 
 @pytest.mark.parametrize("prose", [

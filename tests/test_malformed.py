@@ -189,32 +189,36 @@ def test_random_multi_cuts(driver):
 
 # -- truncated output
 
+# (id, text, non-streaming calls when max_tokens cut the output, calls otherwise and streamed)
 TRUNCATED = [
     ("in-string-value", "<tool_call>\n<function=get_weather>\n<parameter=city>\nTok", [],
      [("get_weather", {"city": "Tok"})]),
     ("after-value-newline", "<tool_call>\n<function=get_weather>\n<parameter=city>\nTokyo\n", [],
      [("get_weather", {"city": "Tokyo"})]),
-    ("after-parameter", "<tool_call>\n<function=get_weather>\n<parameter=city>\nTokyo\n</parameter>\n", [],
-     [("get_weather", {"city": "Tokyo"})]),
-    ("after-header", "<tool_call>\n<function=get_weather>\n", [], [("get_weather", {})]),
+    ("after-parameter", "<tool_call>\n<function=get_weather>\n<parameter=city>\nTokyo\n</parameter>\n",
+     [("get_weather", {"city": "Tokyo"})], [("get_weather", {"city": "Tokyo"})]),
+    ("after-header", "<tool_call>\n<function=get_weather>\n", [("get_weather", {})], [("get_weather", {})]),
     ("second-call", "Both:\n\n<tool_call>\n<function=get_weather>\n<parameter=city>\nTokyo\n</parameter>\n"
      "</function>\n</tool_call>\n<tool_call>\n<function=get_weather>\n<parameter=city>\nOsa",
      [("get_weather", {"city": "Tokyo"})], [("get_weather", {"city": "Tokyo"}), ("get_weather", {"city": "Osa"})]),
 ]
 
 
-@pytest.mark.parametrize("cid,text,whole_calls,stream_calls", TRUNCATED, ids=[c[0] for c in TRUNCATED])
-def test_truncated(driver, cid, text, whole_calls, stream_calls):
-    """Streaming closes the open string/object (the finish reason tells the
-    client); non-streaming returns no partial call, the raw text is content."""
+@pytest.mark.parametrize("cid,text,cut_calls,stream_calls", TRUNCATED, ids=[c[0] for c in TRUNCATED])
+def test_truncated(driver, cid, text, cut_calls, stream_calls):
+    """docs/behaviour.md "The end of the output": ended by the model (no token limit in sight),
+    both modes return the call; cut by max_tokens inside a value, non-streaming returns no call;
+    streaming closes the open string/object. Call markup is never content."""
     assert is_truncated(text)
+    prefix = "Both:" if text.startswith("Both:") else ""
     whole = runs.whole(text, WEATHER)
-    prefix = "Both:" if whole_calls else ""
-    problems = whole_problems(whole) + truncation_problems(whole)  # raw text of the unfinished call is content
-    problems += _check("non-streaming", whole.calls, "", whole_calls, "")
-    if not (whole.content or "").startswith(prefix):
-        problems.append(f"non-streaming content {whole.content!r} does not start with {prefix!r}")
-    assert not problems, "\n".join(problems + [whole.describe()])
+    problems = whole_problems(whole) + truncation_problems(whole)
+    problems += _check("non-streaming", whole.calls, whole.content, stream_calls, prefix)
+    request = driver.make_request(WEATHER, max_tokens=len(driver.tokenizer().encode(text, add_special_tokens=False)))
+    cut = driver.parse_whole(text, WEATHER, request=request)
+    problems += whole_problems(cut) + truncation_problems(cut)
+    problems += _check("non-streaming, cut by max_tokens", cut.calls, cut.content, cut_calls, prefix)
+    assert not problems, "\n".join(problems + [whole.describe(), cut.describe()])
     for mode, seed, finish in runs.split_plans(truncated=True, seed_base=hash(cid) % 1000):
         run = runs.stream(text, WEATHER, mode, seed, finish)
         check_run(run, whole, truncated=True)

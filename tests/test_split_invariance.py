@@ -4,8 +4,10 @@ tests/support/vllm_driver.py (whole, special tokens, one token, random groups of
 (content, call names, byte-equal arguments), and the docs/contract.md §2 invariants of
 tests/support/invariants.py hold on every run.
 
-Runs whose end the parser can see (``finish`` "stop" / "stop-merged": the EOS
-token id; "length": ``max_tokens`` reached) must all agree. Runs with
+Runs whose end the parser can see must all agree: those ended by the model
+(``finish`` "stop" / "stop-merged": the EOS token id) with each other, those cut
+by the token limit ("length": ``max_tokens`` reached; a cut number, object...
+is left out, docs/behaviour.md) with each other. Runs with
 "length-unknown" (no EOS and no max_tokens: the parser is never told that the
 output ended) are only checked for the invariants.
 
@@ -34,15 +36,14 @@ def _result(run):
 def check_invariance(text, tools, *, seed_base: int, allow_markup: bool = False) -> None:
     truncated = is_truncated(text)
     whole = runs.whole(text, tools)
-    first = None
+    firsts: dict = {}
     for mode, seed, finish in runs.split_plans(truncated=truncated, seed_base=seed_base):
         run = runs.stream(text, tools, mode, seed, finish)
         check_run(run, whole, allow_markup=allow_markup, truncated=truncated)
         if finish not in KNOWN_END:
             continue
-        if first is None:
-            first = run
-        elif _result(run) != _result(first):
+        first = firsts.setdefault(finish == "length", run)
+        if _result(run) != _result(first):
             raise AssertionError(
                 f"split modes disagree:\n  {first.label()}: {_result(first)}\n  {run.label()}: {_result(run)}\n"
                 f"{first.describe()}\n{run.describe()}")

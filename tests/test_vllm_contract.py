@@ -79,7 +79,11 @@ def test_plugin_loads_like_vllm(driver):
     assert "qwen_xml_safe" in driver.registered_tool_parsers()
     in_tree = mgr.get_tool_parser("qwen3_coder")  # routed as in-tree (docs/grammar.md)
     assert cls.supports_required_and_named is getattr(in_tree, "supports_required_and_named", True)
-    assert getattr(cls, "engine_based_streaming", False) is False
+    # Delta text only (no accumulated text per call) and finish_streaming() at the end: set on every
+    # version, a flag vLLM reads from 0.26 on (docs/behaviour.md, "The end of the output").
+    assert cls.engine_based_streaming is True and callable(cls.finish_streaming)
+    base = driver.tool_parser_base_class()
+    assert ("engine_based_streaming" in vars(base)) is (driver.vllm_version_tuple() >= (0, 26))
 
 
 def test_constructor_without_tools(driver):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qwen_xml_toolparser import ParserFinishedError, StreamParser, ToolCallEnd, parse
+from qwen_xml_toolparser import ArgumentsDelta, ParserFinishedError, StreamParser, ToolCallEnd, parse
 
 from .helpers import check, same, stream, tool
 
@@ -116,9 +116,10 @@ def test_call_markup_without_a_function_name_stays_content(text):
 
 @pytest.mark.parametrize("tail", ["<tool_call>", "<tool_call>\n", "<tool_call>\n<func", "<tool_call>\n<function=get_w"])
 def test_output_ending_in_a_call_opener(tail):
-    """Unfinished call markup: streaming drops it, non-streaming keeps the raw text."""
+    """Unfinished call markup is never content, in either mode."""
     text = "Let me check.\n\n" + tail
-    assert parse(text, WEATHER).content == text
+    assert parse(text, WEATHER).content == "Let me check."
+    assert parse(text, WEATHER, cut_off=True) == parse(text, WEATHER)
     for pieces in ([], [1] * len(text)):
         content, calls, _ = stream(text, WEATHER, pieces)
         assert (content, calls) == ("Let me check.", [])
@@ -144,9 +145,11 @@ def test_whitespace_next_to_calls_is_dropped_elsewhere_kept():
     assert check("Answer.\n", WEATHER) == ("Answer.\n", [])
 
 
-def test_think_markup_never_reaches_content():
+def test_think_markup_is_content_as_written():
+    """Reasoning is the reasoning parser's job; the tool parser passes think blocks through."""
+    assert check("<think>reasoning here</think>the answer", WEATHER) == ("<think>reasoning here</think>the answer", [])
     text = "<tool_call>\n<function=get_weather>\n<parameter=city>\nX\n</parameter>\n</function>\n</tool_call>\n</think>"
-    assert check(text, WEATHER) == (None, [("get_weather", {"city": "X"})])
+    assert check(text, WEATHER) == ("</think>", [("get_weather", {"city": "X"})])
 
 
 def test_whole_calls_in_one_delta_and_deltas_ending_inside_markers():
@@ -176,9 +179,25 @@ def test_hermes_json_body_is_accepted():
 class TestTruncated:
     TEXT = "Sure.\n<tool_call>\n<function=get_weather>\n<parameter=city>\nLon"
 
-    def test_non_streaming_returns_the_raw_text(self):
-        result = parse(self.TEXT, WEATHER)
-        assert result.tool_calls == [] and result.content == self.TEXT  # verbatim
+    def test_non_streaming_ended_by_the_model_is_a_call(self):
+        result = parse(self.TEXT, WEATHER)  # EOS or a stop string inside the value: the model ended it
+        assert [(c.name, c.arguments) for c in result.tool_calls] == [("get_weather", '{"city": "Lon"}')]
+        assert result.content == "Sure."
+        assert check(self.TEXT, WEATHER) == ("Sure.", [("get_weather", {"city": "Lon"})])  # both modes
+
+    def test_non_streaming_cut_off_is_no_call_and_no_markup(self):
+        asked = []
+        result = parse(self.TEXT, WEATHER, cut_off=lambda: asked.append(1) or True)
+        assert result.tool_calls == [] and result.content == "Sure." and asked == [1]
+
+    @pytest.mark.parametrize("end", ["\n</parameter>\n", "\n</parameter>\n</func", "\n</parameter>\n<param"])
+    def test_a_call_whose_values_closed_is_complete(self, end):
+        text = self.TEXT + "don" + end
+        want = "<param" not in end  # a parameter header was cut: only a model-ended output keeps the call
+        for cut_off in (False, True):
+            calls = [(c.name, c.arguments) for c in parse(text, WEATHER, cut_off=cut_off).tool_calls]
+            assert calls == ([("get_weather", '{"city": "London"}')] if want or not cut_off else [])
+        assert check(text, WEATHER)[1] == [("get_weather", {"city": "London"})]
 
     @pytest.mark.parametrize("cut", range(len("Sure.\n"), len(TEXT) + 1))
     def test_streaming_closes_the_json(self, cut):
@@ -187,7 +206,6 @@ class TestTruncated:
             content, calls, events = stream(text, WEATHER, pieces)
             for _, args in calls:
                 assert isinstance(json.loads(args), dict)
-            assert all(e.truncated for e in events if isinstance(e, ToolCallEnd))
             if calls:  # once a call started, none of its markup leaks into content
                 assert "<" not in content
 
@@ -196,8 +214,13 @@ class TestTruncated:
         assert calls == [("get_weather", '{"city": "London"}')]
 
     def test_truncated_typed_value(self):
-        _, calls, _ = stream("<tool_call>\n<function=get_weather>\n<parameter=days>\n4", WEATHER)
-        assert calls == [("get_weather", '{"days": 4}')]
+        text = "<tool_call>\n<function=get_weather>\n<parameter=days>\n4"
+        _, calls, _ = stream(text, WEATHER)
+        assert calls == [("get_weather", '{"days": 4}')]  # the model ended the value there
+        parser = StreamParser(WEATHER)
+        events = parser.feed(text) + parser.finish(cut_off=True)  # "4" may be the start of "42"
+        assert "".join(e.text for e in events if isinstance(e, ArgumentsDelta)) == "{}"
+        assert [e.truncated for e in events if isinstance(e, ToolCallEnd)] == [True]
 
 
 def test_strings_stream_before_the_closer_arrives():

@@ -113,7 +113,8 @@ def test_concurrent_streams(openai_client, model):
 def test_cut_off_inside_a_call(openai_client, model, stream):
     """max_tokens ends the output inside a parameter value (finish_reason "length"). As specified
     (docs/contract.md §5, docs/behaviour.md): streaming closes the open string/object so the arguments
-    already sent parse; non-streaming returns no partial call and keeps the raw text as content."""
+    already sent parse; non-streaming returns no partial call, and the call's markup is not content
+    either ("The end of the output")."""
     text = "Writing.\n" + tool_call("write_file", path="cut.py", content="x = 1\n" * 200)
     kw = says(text)
     kw["max_tokens"] = 60  # with temperature 0 the spelling is fixed: the cut falls inside `content`
@@ -127,8 +128,7 @@ def test_cut_off_inside_a_call(openai_client, model, stream):
         assert args["path"] == "cut.py" and "x = 1\n".startswith(args["content"][:6])
     else:
         assert r.calls == []
-        assert r.content.startswith("Writing.\n<tool_call>\n<function=write_file>\n<parameter=path>\ncut.py\n")
-        assert text.startswith(r.content)
+        assert (r.content or "").strip() == "Writing."
 
 
 def test_no_tools_means_no_parsing(openai_client, model):
