@@ -15,7 +15,6 @@ parser. (5, the cost at 128k, is benchmarks/bench_streaming.py.)
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -41,16 +40,7 @@ def srv():
     serving = runner.serving(PLUGIN)
     serving.run = runner.run  # type: ignore[attr-defined]
     yield serving
-
-    async def cancel_pending():  # vLLM's AsyncMicrobatchTokenizer (0.12+) leaves tasks on the loop
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    runner.loop.run_until_complete(cancel_pending())
-    runner.loop.run_until_complete(runner.loop.shutdown_asyncgens())
-    runner.loop.close()
+    runner.close()
 
 
 @pytest.fixture

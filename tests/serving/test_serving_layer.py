@@ -136,21 +136,30 @@ class Runner:
     def run(self, coro):
         return self.loop.run_until_complete(coro)
 
+    def close(self) -> None:
+        """Cancel what vLLM left on the loop, then close it.
+
+        vLLM's AsyncMicrobatchTokenizer (0.10+) leaves background tasks on the loop; closed with
+        them pending, they are destroyed at some later garbage collection and asyncio logs
+        "Task was destroyed but it is pending!" into whatever test runs then.
+        """
+
+        async def cancel_pending() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        self.loop.run_until_complete(cancel_pending())
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+
 
 @pytest.fixture(scope="session")
 def runner():
     r = Runner()
     yield r
-    # vLLM's AsyncMicrobatchTokenizer (0.12+) leaves background tasks on the loop.
-    async def cancel_pending():
-        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    r.loop.run_until_complete(cancel_pending())
-    r.loop.run_until_complete(r.loop.shutdown_asyncgens())
-    r.loop.close()
+    r.close()
 
 
 @pytest.fixture(params=PARSERS)

@@ -75,7 +75,7 @@ def runner():
 
         srv.engine.generate = capture
     yield r
-    r.loop.close()
+    r.close()
 
 
 def constraint(sampling_params: Any) -> tuple[str, Any] | None:
