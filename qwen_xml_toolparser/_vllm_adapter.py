@@ -98,7 +98,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         self._seen = 0  # characters of output received, for error reports
         self._tokens = 0  # token ids received (current_token_ids is the delta alone on the engine path)
         self._finished = False  # the core has seen the end of the output
-        self._failed = False
+        self._passthrough = False  # the rest of the output is content: tool_choice none, or an internal error
         reasoning = vc.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
         if reasoning is not None:
             self.skip_reasoning_parsing = not reasoning
@@ -136,11 +136,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         delta_token_ids: Sequence[int],
         request: Any,
     ) -> Any:
-        if self._failed or _tool_choice_none(request):
+        if self._passthrough:
             return vc.DeltaMessage(content=delta_text) if delta_text else None
         try:
             core = self._core
             if core is None:
+                if _tool_choice_none(request):  # asked once per stream, not on every delta
+                    self._passthrough = True
+                    return vc.DeltaMessage(content=delta_text) if delta_text else None
                 core = self._start_stream(request)
             events = core.feed(delta_text) if delta_text else []
             self._seen += len(delta_text)
@@ -183,7 +186,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         records = self.prev_tool_call_arr  # built when read: read it once
         if not records:
             return ""
-        if self._core is not None and not self._finished and not self._failed:
+        if self._core is not None and not self._finished and not self._passthrough:
             try:
                 self._pending += self._finish_core(cut_off=self._cut_at_end())
                 return self._take_arguments(len(self._sent) - 1)
@@ -202,7 +205,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         pending calls (a last chunk that completed two calls) and the closers of an open
         call, whatever ended the output (EOS, a stop string, the token limit).
         """
-        if self._failed or self._core is None:
+        if self._passthrough or self._core is None:
             return None
         try:
             events = self._pending + (self._finish_core(self._cut_at_end()) if not self._finished else [])
@@ -431,7 +434,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
 
     def _fail(self, delta_text: str) -> Any:
         """Log an internal error once and pass the rest of the output through as content."""
-        self._failed = True
+        self._passthrough = True
         logger.exception(
             "qwen_xml_safe: internal error at output character %d; passing the rest through as content",
             self._seen,
