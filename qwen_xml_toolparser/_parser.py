@@ -13,23 +13,34 @@ A bare ``<function=NAME>`` (no ``<tool_call>``) starts a call only when
 lookahead (:func:`._scanner.value_closer`). The rules for content, values and
 malformed output are in docs/behaviour.md.
 
-State machine. The parser is always in one of these states; each state is one
-method, ``_on_<state>``, which consumes from the buffer and returns True when
-it made progress, False when it needs more input::
+The machine. The parser is always in one :class:`State`; each state has one
+handler, ``StreamParser._on_<state>``, which reads from the buffer and returns
+True when it made progress, False when it needs more input. A handler changes
+state only through ``_goto``, which allows exactly the transitions of
+``TRANSITIONS`` (this diagram is generated from that table; a test keeps them
+equal)::
 
-    content      -> call_header   on "<tool_call>" + "<function=", or a bare "<function=NAME>"
-                 -> json_body     on "<tool_call>" + "{"
-    call_header  -> function_body once NAME ends                      (emits ToolCallStart, "{")
-    function_body-> param_header  on "<parameter="
-                 -> after_function on "</function>"                   (emits "}", ToolCallEnd)
-                 -> content       on "</tool_call>", "<tool_call>", "<function="  (call ends)
-    param_header -> value         once NAME ends
-    value        -> function_body / after_function / content          at the value's closer
-    after_function -> content     (an optional "</tool_call>" is consumed)
-    json_body    -> content       on "</tool_call>"                   (emits the whole call)
-                 -> json_tail     when the top-level JSON object closes
-    json_tail    -> content       on "</tool_call>", "<tool_call>", "<function=" (emits the call)
-                 -> json_body     on anything else (the body goes on to "</tool_call>")
+    content        -> call_header    "<tool_call><function=", or a bare "<function=NAME>" + "<parameter="/"</function>"
+    content        -> json_body      "<tool_call>" + "{"
+    call_header    -> function_body  NAME read: ToolCallStart, "{"
+    call_header    -> content        no usable NAME (the markup is content), or the output ends in it
+    function_body  -> param_header   "<parameter="
+    function_body  -> after_function "</function>" (or a drifted "</function…>"): "}", ToolCallEnd
+    function_body  -> content        "</tool_call>", "<tool_call>" or "<function=": the call ends
+    param_header   -> value          NAME read
+    param_header   -> function_body  not a header, or the output ends in it
+    value          -> function_body  a viable "</parameter>", a next "<parameter=KEY>" line, or the end
+    value          -> after_function a viable "</function>" (no "</parameter>"): the call ends
+    value          -> content        a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends
+    after_function -> content        whitespace and an optional "</tool_call>" read
+    json_body      -> json_tail      the top-level JSON object closes (once a call start was seen in the body)
+    json_body      -> content        "</tool_call>" or the end: the call (or the text as content) is emitted
+    json_tail      -> content        "</tool_call>", "<tool_call>" or "<function=": the call is emitted
+    json_tail      -> json_body      other text: the body goes on to "</tool_call>"
+
+A value being read is a :class:`_Value` whose :class:`ValueMode` says how it is
+read: streamed as a JSON string as it arrives, held until its type is known,
+collected until complete, or discarded.
 
 The buffer ``_buf[_pos:]`` only ever holds text whose meaning is still
 undecided (a possible marker, a held-back newline) plus the delta being read;
@@ -40,19 +51,22 @@ delta, whatever the length of the output, of a value or of the delta.
 
 from __future__ import annotations
 
+import enum
 import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from . import _scanner as sc
-from ._coerce import NonStringPrefix, coerce, coerce_json_value, read_json_object
+from ._coerce import NonStringPrefix, coerce, coerce_json_value
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
+from ._fences import Fences
+from ._hermes import BODY_ENDS, JsonBody, json_call
 from ._jsonwriter import ArgumentsWriter, escape_chunk
 from ._schema import FunctionSchema, ValueType, function_schemas
 
-__all__ = ["ParserFinishedError", "StreamParser"]
+__all__ = ["ParserFinishedError", "State", "StreamParser", "TRANSITIONS", "ValueMode", "diagram"]
 
 logger = logging.getLogger("qwen_xml_toolparser")
 
@@ -62,14 +76,70 @@ _THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
-_JSON_BODY_MARKERS = (sc.CALL_END, sc.CALL_START, sc.FUNCTION_START)  # what may end a Hermes body
-_FENCE_RUN = {"`": re.compile("`*"), "~": re.compile("~*")}
 
-# Value modes
-_STRING = 0  # streamed as a JSON string as it arrives
-_UNDECIDED = 1  # string or something else: held until only one reading remains
-_TYPED = 2  # not a string: collected, emitted when complete
-_DISCARD = 3  # duplicate parameter or a dropped call: read and thrown away
+
+class State(enum.Enum):
+    """Where the parser is in the output."""
+
+    CONTENT = "content"
+    CALL_HEADER = "call_header"  # after "<tool_call><function=" / a bare "<function=": the NAME
+    FUNCTION_BODY = "function_body"  # between the parameters of a call
+    PARAM_HEADER = "param_header"  # after "<parameter=": the NAME
+    VALUE = "value"
+    AFTER_FUNCTION = "after_function"  # after "</function>": an optional "</tool_call>"
+    JSON_BODY = "json_body"  # a Hermes-style JSON call inside <tool_call>
+    JSON_TAIL = "json_tail"  # after the JSON object of such a body
+
+    __hash__ = object.__hash__  # Enum's hashes the name in Python; states are looked up per transition
+
+
+_S = State
+TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
+    (_S.CONTENT, _S.CALL_HEADER,
+     '"<tool_call><function=", or a bare "<function=NAME>" + "<parameter="/"</function>"'),
+    (_S.CONTENT, _S.JSON_BODY, '"<tool_call>" + "{"'),
+    (_S.CALL_HEADER, _S.FUNCTION_BODY, 'NAME read: ToolCallStart, "{"'),
+    (_S.CALL_HEADER, _S.CONTENT, "no usable NAME (the markup is content), or the output ends in it"),
+    (_S.FUNCTION_BODY, _S.PARAM_HEADER, '"<parameter="'),
+    (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or a drifted "</function…>"): "}", ToolCallEnd'),
+    (_S.FUNCTION_BODY, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call ends'),
+    (_S.PARAM_HEADER, _S.VALUE, "NAME read"),
+    (_S.PARAM_HEADER, _S.FUNCTION_BODY, "not a header, or the output ends in it"),
+    (_S.VALUE, _S.FUNCTION_BODY, 'a viable "</parameter>", a next "<parameter=KEY>" line, or the end'),
+    (_S.VALUE, _S.AFTER_FUNCTION, 'a viable "</function>" (no "</parameter>"): the call ends'),
+    (_S.VALUE, _S.CONTENT, 'a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends'),
+    (_S.AFTER_FUNCTION, _S.CONTENT, 'whitespace and an optional "</tool_call>" read'),
+    (_S.JSON_BODY, _S.JSON_TAIL, "the top-level JSON object closes (once a call start was seen in the body)"),
+    (_S.JSON_BODY, _S.CONTENT, '"</tool_call>" or the end: the call (or the text as content) is emitted'),
+    (_S.JSON_TAIL, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call is emitted'),
+    (_S.JSON_TAIL, _S.JSON_BODY, 'other text: the body goes on to "</tool_call>"'),
+)
+"""Every transition of the machine: (from, to, on what)."""
+
+_NEXT: Final[dict[State, frozenset[State]]] = {
+    state: frozenset(to for frm, to, _ in TRANSITIONS if frm is state) for state in State
+}
+
+
+def diagram() -> str:
+    """The transition table as the text of the module docstring's diagram."""
+    width = max(len(state.value) for state in State) + 1
+    return "\n".join(f"{frm.value:<{width}}-> {to.value:<{width}}{on}" for frm, to, on in TRANSITIONS)
+
+
+class ValueMode(enum.Enum):
+    """How a parameter value is read."""
+
+    STRING = "string"  # streamed as a JSON string as it arrives
+    UNDECIDED = "undecided"  # string or something else: held until only one reading remains
+    TYPED = "typed"  # not a string: collected, emitted when complete
+    DISCARD = "discard"  # a duplicate parameter, or a cut value that is left out: read and dropped
+
+
+_STRING = ValueMode.STRING
+_UNDECIDED = ValueMode.UNDECIDED
+_TYPED = ValueMode.TYPED
+_DISCARD = ValueMode.DISCARD
 
 
 def _default_id() -> str:
@@ -120,96 +190,79 @@ class _Call:
         return {k: str(v) if isinstance(v, _Text) else v for k, v in self.args.items()}
 
 
-# Line phases of _Fences
-_LINE_START = 0  # indentation (up to 3 spaces) of a new line
-_LINE_RUN = 1  # a run of ` or ~ at the start of the line
-_LINE_INFO = 2  # after an opening run: the info string, up to the end of the line
-_LINE_TAIL = 3  # after a closing run: only spaces and tabs may follow
-_LINE_TEXT = 4  # not a fence line: wait for the newline
+class _Value:
+    """The parameter value being read: its mode, its text so far, and the JSON it becomes.
 
-
-class _Fences:
-    """Whether content is inside a CommonMark fenced code block.
-
-    A fence line has at most 3 spaces of indentation and a run of at least 3
-    backticks or tildes; an opening backtick run's info string has no backtick
-    (so ```` ```ls``` ```` at a line start is inline code). The block opens at
-    the end of the opening line and closes at the end of a line holding only
-    a run of the same character, at least as long, and spaces or tabs.
+    ``add`` and ``close`` return the call's arguments text to emit (``""`` for none).
+    A string value is in ``call.args`` from its first character on, so that
+    :meth:`StreamParser.call_arguments` sees it while it streams.
     """
 
-    __slots__ = ("_char", "_indent", "_len", "_phase", "_run", "_run_char", "inside")
+    __slots__ = ("call", "empty", "key", "mode", "prefix", "text", "vtype", "at_start")
 
-    def __init__(self) -> None:
-        self.inside = False
-        self._char = ""  # the open fence's character and length
-        self._len = 0
-        self._phase = _LINE_START
-        self._indent = 0
-        self._run_char = ""
-        self._run = 0
+    def __init__(self, call: _Call, key: str) -> None:
+        self.call = call
+        self.key = key
+        self.at_start = True  # the optional leading newline is not seen yet
+        self.empty = True
+        self.text = _Text()
+        self.prefix: NonStringPrefix | None = None  # undecided: can it still be a non-string?
+        vtype = call.schema.param_type(key)
+        self.vtype: ValueType = vtype
+        if key in call.given:
+            logger.warning("duplicate parameter %r in call to %r: the first one is kept", key, call.name)
+            self.mode = _DISCARD
+            return
+        call.given.add(key)
+        if vtype.is_string_only:
+            self.mode = _STRING
+            call.args[key] = self.text
+        elif "string" in vtype.types:
+            self.mode = _UNDECIDED
+            self.prefix = NonStringPrefix(vtype)
+        else:
+            self.mode = _TYPED
 
-    def reset(self) -> None:
-        """Leave any fence and start a new line (``</think>`` ends everything)."""
-        self.__init__()  # type: ignore[misc]
+    def open(self) -> str:
+        return self.call.writer.string_start(self.key) if self.mode is _STRING else ""
 
-    def feed(self, text: str) -> None:
-        if "`" not in text and "~" not in text:
-            # No fence line can start or end in this text: only its first line (which may
-            # finish a fence line begun earlier) and its last line (the start of the next
-            # one) matter. Keeps newline-dense content linear and fast.
-            first = text.find("\n")
-            last = text.rfind("\n")
-            if first != last:
-                self._feed(text[: first + 1])
-                self._feed(text[last:])
-                return
-        self._feed(text)
+    def add(self, piece: str) -> str:
+        if not piece:
+            return ""
+        self.empty = False
+        mode = self.mode
+        if mode is _DISCARD:
+            return ""
+        self.text.parts.append(piece)
+        if mode is _STRING:
+            return escape_chunk(piece)
+        if mode is _UNDECIDED:
+            assert self.prefix is not None
+            if not self.prefix.feed(piece):  # it is a string after all: start streaming it
+                self.mode = _STRING
+                self.prefix = None
+                self.call.args[self.key] = self.text
+                return self.call.writer.string_start(self.key) + escape_chunk(str(self.text))
+        return ""
 
-    def _feed(self, text: str) -> None:
-        i, n = 0, len(text)
-        while i < n:
-            phase = self._phase
-            if phase == _LINE_START:
-                ch = text[i]
-                if ch == " " and self._indent < 3:
-                    self._indent += 1
-                    i += 1
-                elif ch in "`~" and (not self.inside or ch == self._char):
-                    self._phase, self._run_char, self._run = _LINE_RUN, ch, 0
-                elif ch == "\n":
-                    self._end_line()
-                    i += 1
-                else:
-                    self._phase = _LINE_TEXT
-            elif phase == _LINE_RUN:
-                j = _FENCE_RUN[self._run_char].match(text, i).end()  # type: ignore[union-attr]
-                self._run += j - i
-                i = j
-                if i < n:
-                    if self._run < 3 or (self.inside and self._run < self._len):
-                        self._phase = _LINE_TEXT
-                    else:
-                        self._phase = _LINE_TAIL if self.inside else _LINE_INFO
-            else:
-                newline = text.find("\n", i)
-                end = n if newline < 0 else newline
-                if (phase == _LINE_INFO and self._run_char == "`" and text.find("`", i, end) >= 0) or (
-                    phase == _LINE_TAIL and text[i:end].strip(" \t")
-                ):
-                    self._phase = _LINE_TEXT  # not a fence line after all
-                if newline < 0:
-                    return
-                self._end_line()
-                i = newline + 1
-
-    def _end_line(self) -> None:
-        if self._phase == _LINE_INFO:
-            self.inside, self._char, self._len = True, self._run_char, self._run
-        elif self._phase == _LINE_TAIL:
-            self.inside = False
-        self._phase = _LINE_START
-        self._indent = 0
+    def close(self) -> str:
+        """The value is complete."""
+        mode = self.mode
+        self.mode = _DISCARD
+        self.prefix = None
+        if mode is _STRING:
+            return self.call.writer.string_end()
+        if mode is _DISCARD:
+            return ""
+        call = self.call
+        value, fits = coerce(str(self.text), self.vtype)
+        if not fits:
+            logger.info(
+                "value of %r in call to %r does not fit its schema %s; passed as a string",
+                self.key, call.name, sorted(self.vtype.types),
+            )
+        call.args[self.key] = value
+        return call.writer.value(self.key, value)
 
 
 class StreamParser:
@@ -225,6 +278,9 @@ class StreamParser:
     ``<think>`` / ``</think>`` are content as written unless ``drop_think``
     (a reasoning parser handles reasoning; stray markers are then dropped).
     """
+
+    _handlers: ClassVar[dict[State, Callable[[StreamParser, bool], bool]]]
+    """The handler of each state (set below the class)."""
 
     def __init__(
         self,
@@ -242,10 +298,11 @@ class StreamParser:
         self._pos = 0
         self._offset = 0  # position of _buf[0] in the whole output
         self._out: list[Event] = []
-        self._state: Callable[[bool], bool] = self._on_content
+        self._state = State.CONTENT
+        self._step = self._handlers[State.CONTENT]  # the state's handler
         self._finished = False
         # content
-        self._fences = _Fences()
+        self._fences = Fences()
         self._ws_held: list[str] = []  # trailing whitespace of content, dropped if a call follows
         self._ws_len = 0
         self._after_call = False  # drop leading whitespace (and an orphan </tool_call>)
@@ -257,18 +314,8 @@ class StreamParser:
         self._unfinished: int | None = None
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
-        # the current parameter
-        self._key = ""
-        self._mode = _DISCARD
-        self._vtype: ValueType | None = None
-        self._value_start = False  # the optional leading newline is not seen yet
-        self._value_empty = True
-        self._value_text: _Text | None = None  # pieces of a typed / undecided value
-        self._prefix: NonStringPrefix | None = None  # undecided: can it still be a non-string?
-        # Hermes-style JSON body
-        self._json_parts: list[str] = []
-        self._json_watch = False  # may the body still end without </tool_call>?
-        self._json_nesting: sc.JsonNesting | None = None  # following the body's JSON nesting
+        self._value: _Value | None = None  # the value being read (in state VALUE)
+        self._json = JsonBody()  # the Hermes-style body being read (in states JSON_BODY, JSON_TAIL)
 
     # ── public API ───────────────────────────────────────────────────────────
 
@@ -295,7 +342,7 @@ class StreamParser:
             self._pos = 0
         out: list[Event] = []
         self._out = out
-        while self._state(False):
+        while self._step(self, False):
             pass
         return out
 
@@ -314,7 +361,7 @@ class StreamParser:
         self._cut_off = cut_off
         out: list[Event] = []
         self._out = out
-        while self._state(True):
+        while self._step(self, True):
             pass
         if self._call is not None:  # the output ended inside a call
             self._end_call(truncated=self._value_cut)
@@ -348,6 +395,15 @@ class StreamParser:
         event and is not content (in either mode); this is where it starts.
         """
         return self._unfinished
+
+    # ── the machine ──────────────────────────────────────────────────────────
+
+    def _goto(self, state: State) -> None:
+        """The one place the state changes; only transitions of TRANSITIONS are allowed."""
+        if state not in _NEXT[self._state]:
+            raise AssertionError(f"parser bug: no transition {self._state.value} -> {state.value}")
+        self._state = state
+        self._step = self._handlers[state]
 
     # ── helpers ──────────────────────────────────────────────────────────────
 
@@ -383,9 +439,10 @@ class StreamParser:
             self._ws_len += len(text)
 
     def _args(self, text: str) -> None:
-        call = self._call
-        assert call is not None
-        self._out.append(ArgumentsDelta(call.index, text))
+        if text:
+            call = self._call
+            assert call is not None
+            self._out.append(ArgumentsDelta(call.index, text))
 
     def _start_call(self, name: str) -> None:
         self._drop_ws()
@@ -404,8 +461,6 @@ class StreamParser:
     def _end_call(self, truncated: bool = False) -> None:
         call = self._call
         assert call is not None
-        if self._state is self._on_value:
-            self._finish_value()
         self._args(call.writer.close())
         self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
@@ -490,14 +545,12 @@ class StreamParser:
             if follow == "{":
                 self._block_head = buf[p:k]
                 self._consume(k - p)
-                self._json_parts = []
-                self._json_watch = True
-                self._json_nesting = None
-                self._state = self._on_json_body
+                self._json = JsonBody()
+                self._goto(State.JSON_BODY)
                 return True
             self._block_head = buf[p : k + len(follow)]
             self._consume(k + len(follow) - p)
-            self._state = self._on_call_header
+            self._goto(State.CALL_HEADER)
             return True
         # A bare <function=NAME>: a call only if a parameter or </function> follows.
         header = sc.match_name(buf, p + len(marker), final)
@@ -511,7 +564,7 @@ class StreamParser:
                 self._block_offset = self._here() - self._ws_len
                 self._block_head = marker
                 self._consume(len(marker))
-                self._state = self._on_call_header
+                self._goto(State.CALL_HEADER)
                 return True
         return self._literal(marker)
 
@@ -523,18 +576,18 @@ class StreamParser:
         if header is not None and header[1] == len(buf):
             # The output ended inside the header: an unfinished call, not content.
             self._unfinish(len(buf) - p)
-            self._state = self._on_content
+            self._goto(State.CONTENT)
             return True
         if header is None or not header[0]:
             # No usable function name: the markup was text after all.
             text, self._block_head = self._block_head, ""
-            self._state = self._on_content
+            self._goto(State.CONTENT)
             self._content(text)
             return True
         name, _, end = header
         self._consume(end - p)
         self._start_call(name)
-        self._state = self._on_function_body
+        self._goto(State.FUNCTION_BODY)
         return True
 
     def _unfinish(self, consume: int) -> None:
@@ -560,7 +613,7 @@ class StreamParser:
                     continue
                 self._consume(end - p)
                 self._end_call()
-                self._state = self._on_after_function
+                self._goto(State.AFTER_FUNCTION)
                 return True
             found = sc.match_tag(buf, p, marker, final)
             if found is sc.NEED_MORE:
@@ -569,16 +622,16 @@ class StreamParser:
                 continue
             if marker == sc.PARAM_START:
                 self._consume(len(marker))
-                self._state = self._on_param_header
+                self._goto(State.PARAM_HEADER)
             elif marker == sc.CALL_END:
                 self._consume(len(marker))
                 self._end_call()
-                self._state = self._on_content
+                self._goto(State.CONTENT)
             elif marker == sc.PARAM_END:  # a stray closer
                 self._consume(len(marker))
             else:  # the next call starts without this one being closed
                 self._end_call()
-                self._state = self._on_content
+                self._goto(State.CONTENT)
             return True
         # Text that is not markup inside a function body is not content: drop it.
         nxt = buf.find("<", p + 1)
@@ -595,47 +648,21 @@ class StreamParser:
         if header is sc.NEED_MORE:
             return False
         if header is None:  # not a parameter header after all: skip the marker text
-            self._state = self._on_function_body
+            self._goto(State.FUNCTION_BODY)
             return True
         if header[1] == len(buf):
             self._consume(len(buf) - p)  # the output ended inside a parameter header
             self._value_cut = True
-            self._state = self._on_function_body
+            self._goto(State.FUNCTION_BODY)
             return True
         name, _, end = header
         self._consume(end - p)
-        self._open_value(name)
-        self._state = self._on_value
-        return True
-
-    def _open_value(self, key: str) -> None:
         call = self._call
         assert call is not None
-        self._key = key
-        self._value_start = True
-        self._value_empty = True
-        self._value_text = None
-        self._prefix = None
-        if key in call.given:
-            logger.warning("duplicate parameter %r in call to %r: the first one is kept", key, call.name)
-            self._mode = _DISCARD
-            return
-        call.given.add(key)
-        vtype = call.schema.param_type(key)
-        self._vtype = vtype
-        if vtype.is_string_only:
-            self._mode = _STRING
-            text = _Text()
-            call.args[key] = text
-            self._value_text = text
-            self._args(call.writer.string_start(key))
-        elif "string" in vtype.types:
-            self._mode = _UNDECIDED
-            self._value_text = _Text()
-            self._prefix = NonStringPrefix(vtype)
-        else:
-            self._mode = _TYPED
-            self._value_text = _Text()
+        value = self._value = _Value(call, name)
+        self._args(value.open())
+        self._goto(State.VALUE)
+        return True
 
     def _implicit_param(self, name: str) -> bool:
         call = self._call
@@ -646,14 +673,16 @@ class StreamParser:
 
     def _on_value(self, final: bool) -> bool:
         buf, p = self._buf, self._pos
-        if self._value_start:
+        value = self._value
+        assert value is not None
+        if value.at_start:
             if p == len(buf):
                 if not final:
                     return False
             elif buf[p] == "\n":
                 p += 1
                 self._pos = p
-            self._value_start = False
+            value.at_start = False
         n = len(buf)
         pos = p
         while True:
@@ -661,97 +690,47 @@ class StreamParser:
             if lt < 0:
                 if final:  # the output ended inside the value
                     self._value_cut = True
-                    if self._cut_off and self._mode != _STRING:
-                        self._mode = _DISCARD  # never complete a cut number, object, ... from its start
-                    self._value_piece(buf[p:-1] if buf.endswith("\n") else buf[p:])
+                    if self._cut_off and value.mode is not _STRING:
+                        value.mode = _DISCARD  # never complete a cut number, object, ... from its start
+                    self._args(value.add(buf[p:-1] if buf.endswith("\n") else buf[p:]))
                     self._pos = n
-                    self._finish_value()
+                    self._args(value.close())
+                    self._goto(State.FUNCTION_BODY)
                     return False
                 stop = n - 1 if buf[-1:] == "\n" else n
                 if stop > p:
                     piece = buf[p:stop] if p or stop < n else buf
-                    if self._mode == _STRING:  # the hot path, inlined: stream the piece
-                        self._value_empty = False
-                        self._value_text.parts.append(piece)  # type: ignore[union-attr]
-                        self._out.append(ArgumentsDelta(self._call.index, escape_chunk(piece)))  # type: ignore[union-attr]
+                    if value.mode is _STRING:  # the hot path, inlined: stream the piece
+                        value.empty = False
+                        value.text.parts.append(piece)
+                        self._out.append(ArgumentsDelta(value.call.index, escape_chunk(piece)))
                     else:
-                        self._value_piece(piece)
+                        self._args(value.add(piece))
                     self._pos = stop
                 return False
-            line_start = buf[lt - 1] == "\n" if lt > p else (self._value_empty and lt == p)
+            line_start = buf[lt - 1] == "\n" if lt > p else (value.empty and lt == p)
             closer = sc.value_closer(buf, lt, line_start, final, self._implicit_param)
             if closer is None:
                 pos = lt + 1
                 continue
             held = lt - 1 if lt > p and buf[lt - 1] == "\n" else lt
             if held > p:
-                self._value_piece(buf[p:held])
+                self._args(value.add(buf[p:held]))
             if closer is sc.NEED_MORE:
                 self._pos = held
                 return False
             kind, end = closer
             self._pos = end
-            self._finish_value()
+            self._args(value.close())
             if kind == sc.FUNCTION:
                 self._end_call()
-                self._state = self._on_after_function
+                self._goto(State.AFTER_FUNCTION)
             elif kind == sc.CALL:
                 self._end_call()
-                self._state = self._on_content
+                self._goto(State.CONTENT)
+            else:
+                self._goto(State.FUNCTION_BODY)
             return True
-
-    def _value_piece(self, text: str) -> None:
-        if not text:
-            return
-        self._value_empty = False
-        mode = self._mode
-        if mode == _STRING:
-            assert self._value_text is not None
-            self._value_text.parts.append(text)
-            self._args(escape_chunk(text))
-        elif mode == _TYPED:
-            assert self._value_text is not None
-            self._value_text.parts.append(text)
-        elif mode == _UNDECIDED:
-            assert self._value_text is not None and self._prefix is not None
-            self._value_text.parts.append(text)
-            if not self._prefix.feed(text):
-                self._begin_string(str(self._value_text))
-
-    def _begin_string(self, text: str) -> None:
-        """An undecided value turned out to be a string: start streaming it."""
-        call = self._call
-        assert call is not None
-        value = _Text()
-        value.parts.append(text)
-        call.args[self._key] = value
-        self._value_text = value
-        self._mode = _STRING
-        self._prefix = None
-        self._args(call.writer.string_start(self._key) + escape_chunk(text))
-
-    def _finish_value(self) -> None:
-        """The current value is complete: emit what is left of it."""
-        call = self._call
-        assert call is not None
-        mode = self._mode
-        self._mode = _DISCARD
-        if mode == _STRING:
-            self._args(call.writer.string_end())
-        elif mode in (_TYPED, _UNDECIDED):
-            raw = str(self._value_text) if self._value_text is not None else ""
-            assert self._vtype is not None
-            value, fits = coerce(raw, self._vtype)
-            if not fits:
-                logger.info(
-                    "value of %r in call to %r does not fit its schema %s; passed as a string",
-                    self._key, call.name, sorted(self._vtype.types),
-                )
-            call.args[self._key] = value
-            self._args(call.writer.value(self._key, value))
-        self._value_text = None
-        self._prefix = None
-        self._state = self._on_function_body
 
     def _on_after_function(self, final: bool) -> bool:
         buf, p = self._buf, self._pos
@@ -759,59 +738,44 @@ class StreamParser:
             p = self._pos = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
         if p == len(buf):
             if final:
-                self._state = self._on_content
+                self._goto(State.CONTENT)
             return final
         found = sc.match_tag(buf, p, sc.CALL_END, final)
         if found is sc.NEED_MORE:
             return False
         if found:
             self._consume(len(sc.CALL_END))
-        self._state = self._on_content
+        self._goto(State.CONTENT)
         return True
 
-    def _json_window(self, final: bool) -> tuple[int, int]:
-        """(start of </tool_call> or -1, end of the body text that can be consumed now)."""
-        buf, p = self._buf, self._pos
-        end = buf.find(sc.CALL_END, p)
-        if end >= 0 or final:
-            return end, end if end >= 0 else len(buf)
-        # Keep a possible partial marker at the end (every marker starts with "<").
-        lt = buf.find("<", max(p, len(buf) - len(sc.CALL_END) + 1))
-        while lt >= 0:
-            tail = buf[lt:]
-            if any(marker.startswith(tail) for marker in _JSON_BODY_MARKERS):
-                return end, lt
-            lt = buf.find("<", lt + 1)
-        return end, len(buf)
-
     def _on_json_body(self, final: bool) -> bool:
-        end, stop = self._json_window(final)
+        body = self._json
+        end, stop = body.window(self._buf, self._pos, final)
         buf, p = self._buf, self._pos
-        if self._json_watch and self._json_nesting is None and (
+        if body.watch and body.nesting is None and (
             buf.find(sc.CALL_START, p, stop) >= 0 or buf.find(sc.FUNCTION_START, p, stop) >= 0
         ):
             # A call start inside the body: the body may have ended without </tool_call>.
             # From here on, follow its JSON nesting; the body so far is read again, once.
-            if self._json_parts:
-                done = "".join(self._json_parts)
-                self._json_parts = []
+            if body.parts:
+                done = body.take()
                 self._buf = done + buf[p:]
                 self._offset += p - len(done)
                 self._pos = 0
-                end, stop = self._json_window(final)
+                end, stop = body.window(self._buf, 0, final)
                 buf, p = self._buf, 0
-            self._json_nesting = sc.JsonNesting(stop_at_close=True)
-        nesting = self._json_nesting
+            body.nesting = sc.JsonNesting(stop_at_close=True)
+        nesting = body.nesting
         if nesting is not None:
             close = nesting.feed(buf, p, stop)
             if close >= 0:  # the top-level object closed: see what follows it
-                self._json_nesting = None
-                self._json_watch = False
-                self._json_parts.append(buf[p:close])
+                body.nesting = None
+                body.watch = False
+                body.parts.append(buf[p:close])
                 self._pos = close
-                self._state = self._on_json_tail
+                self._goto(State.JSON_TAIL)
                 return True
-        self._json_parts.append(buf[p:stop])
+        body.parts.append(buf[p:stop])
         self._pos = stop
         if end < 0 and not final:
             return False
@@ -824,27 +788,25 @@ class StreamParser:
         """After a Hermes body's JSON object: its </tool_call>, or a next call without one."""
         buf, p = self._buf, self._pos
         k = _WS_RUN.match(buf, p, min(len(buf), p + sc.MAX_GAP)).end()  # type: ignore[union-attr]
-        follows = sc.followed_by(buf, k, (sc.CALL_END, sc.CALL_START, sc.FUNCTION_START), final, end_ok=False)
+        follows = sc.followed_by(buf, k, BODY_ENDS, final, end_ok=False)
         if follows is sc.NEED_MORE:
             return False
         if follows and buf.startswith(sc.CALL_END, k):
-            self._json_parts.append(buf[p:k])  # kept for the content fallback
+            self._json.parts.append(buf[p:k])  # kept for the content fallback
             self._pos = k + len(sc.CALL_END)
             self._json_body_done(sc.CALL_END)
         elif follows:  # a new call starts: this one had no </tool_call>
             self._json_body_done("")
         else:  # text after the object: the body goes on up to </tool_call>, as before
-            self._state = self._on_json_body
+            self._goto(State.JSON_BODY)
         return True
 
     def _json_body_done(self, closer: str) -> None:
-        """Emit the Hermes call whose body is in _json_parts (or its text as content)."""
-        body = "".join(self._json_parts)
-        self._json_parts = []
-        self._json_nesting = None
-        self._json_watch = False
-        self._state = self._on_content
-        call = self._json_call(body)
+        """Emit the Hermes call whose body has been read (or its text as content)."""
+        body = self._json.take()
+        self._json = JsonBody()
+        self._goto(State.CONTENT)
+        call = json_call(body)
         if call is None:
             raw = self._block_head + body + closer
             self._block_head = ""
@@ -862,21 +824,14 @@ class StreamParser:
             self._args(current.writer.value(key, value))
         self._end_call()
 
-    @staticmethod
-    def _json_call(body: str) -> tuple[str, dict[str, Any]] | None:
-        """``{"name": ..., "arguments": {...}}``; members too deep for JSON or holding
-        non-finite numbers are kept as their JSON text (docs/behaviour.md)."""
-        read = read_json_object(body)
-        if read is None:
-            return None
-        obj, kept = read
-        name = obj.get("name")
-        if not isinstance(name, str) or not name or "name" in kept:
-            return None
-        arguments = obj.get("arguments", obj.get("parameters", {}))
-        if isinstance(arguments, str):  # JSON text of the arguments (or kept as text above)
-            read = read_json_object(arguments)
-            arguments = read[0] if read is not None else None
-        if not isinstance(arguments, dict):
-            return None
-        return name, arguments
+
+StreamParser._handlers = {
+    State.CONTENT: StreamParser._on_content,
+    State.CALL_HEADER: StreamParser._on_call_header,
+    State.FUNCTION_BODY: StreamParser._on_function_body,
+    State.PARAM_HEADER: StreamParser._on_param_header,
+    State.VALUE: StreamParser._on_value,
+    State.AFTER_FUNCTION: StreamParser._on_after_function,
+    State.JSON_BODY: StreamParser._on_json_body,
+    State.JSON_TAIL: StreamParser._on_json_tail,
+}

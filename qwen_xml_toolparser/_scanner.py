@@ -93,10 +93,11 @@ def match_name(buf: str, pos: int, final: bool) -> tuple[str, int, int] | _NeedM
             return buf[pos:k].strip(), k, k + 1
         if ch == "\n" or ch == "<":
             return buf[pos:k].strip(), k, k
-    if end < pos + MAX_NAME and not final:
-        return NEED_MORE
-    if final and end > pos:
-        return buf[pos:end].strip(), end, end
+    if end < pos + MAX_NAME:  # the buffer ends before the bound
+        if not final:
+            return NEED_MORE
+        if end > pos:  # the output ends inside the name
+            return buf[pos:end].strip(), end, end
     return None
 
 

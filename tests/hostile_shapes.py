@@ -121,10 +121,8 @@ class CountingParser(StreamParser):
         self.copied = 0
         self.steps = 0
         self._known: dict[str, int] = {}
-        for name in dir(StreamParser):
-            if name.startswith("_on_"):
-                setattr(self, name, self._counted(getattr(self, name)))
-        self._state = self._on_content  # the wrapped one
+        self._handlers = {state: self._counted(handler) for state, handler in StreamParser._handlers.items()}
+        self._step = self._handlers[self._state]
         self._note()
 
     def _note(self) -> None:
@@ -134,10 +132,10 @@ class CountingParser(StreamParser):
                 known[key] = id(value)
                 self.copied += len(value)
 
-    def _counted(self, method: Callable[[bool], bool]) -> Callable[[bool], bool]:
-        def step(final: bool) -> bool:
+    def _counted(self, handler: Callable[[StreamParser, bool], bool]) -> Callable[[StreamParser, bool], bool]:
+        def step(parser: StreamParser, final: bool) -> bool:
             self.steps += 1
-            result = method(final)
+            result = handler(parser, final)
             self._note()
             return result
 

@@ -157,12 +157,12 @@ def test_match_name_bound() -> None:
     longest = "n" * (MAX_NAME - 1)
     decided(name(), longest + ">", (longest, MAX_NAME - 1, MAX_NAME))
     assert answer(name(), longest + "\n", bound=NAME_BOUND) == (longest, MAX_NAME - 1, MAX_NAME - 1)
-    # One more character and no ending can be found in time: decided before the output ends.
-    # Not pinned here: with final=True these inputs answer a name cut at MAX_NAME instead of
-    # None (the parser never asks, it has decided them with final=False; reported on issue 9).
+    # One more character and no ending can be found in time: no name, decided before the output
+    # ends, and the end of the output does not change that (it once answered a name cut at MAX_NAME).
     for text in ("n" * MAX_NAME, "n" * MAX_NAME + ">", "n" * (MAX_NAME + 40) + ">"):
-        assert sc.match_name(text, 0, False) is None
+        assert answer(name(), text, bound=NAME_BOUND) is None
         assert sc.match_name(text[: MAX_NAME - 1], 0, False) is NEED_MORE
+    assert answer(closer(), "<parameter=" + "b" * MAX_NAME + ">") is None
 
 
 # -------------------------------------------------------------------------- followed_by

@@ -1,0 +1,77 @@
+"""Hermes-style calls: a JSON object inside ``<tool_call>`` ... ``</tool_call>``.
+
+``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` is what Qwen
+models write under a Hermes-style template. The parser's ``json_body`` and
+``json_tail`` states read such a body with a :class:`JsonBody`; when it ends,
+:func:`json_call` says whether it is a call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _scanner as sc
+from ._coerce import read_json_object
+
+__all__ = ["BODY_ENDS", "JsonBody", "json_call"]
+
+BODY_ENDS = (sc.CALL_END, sc.CALL_START, sc.FUNCTION_START)
+"""What may end a body: its ``</tool_call>``, or the next call when it has none."""
+
+
+class JsonBody:
+    """The text of a ``<tool_call>`` body that starts with ``{``, read in pieces.
+
+    ``watch``: the body may still end without ``</tool_call>`` (no call start
+    was seen in it yet). ``nesting``: once a call start shows up inside the
+    body, its JSON nesting is followed to find where the object closes.
+    """
+
+    __slots__ = ("nesting", "parts", "watch")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.watch = True
+        self.nesting: sc.JsonNesting | None = None
+
+    def window(self, buf: str, pos: int, final: bool) -> tuple[int, int]:
+        """(start of ``</tool_call>`` or -1, end of the body text that can be consumed now)."""
+        end = buf.find(sc.CALL_END, pos)
+        if end >= 0 or final:
+            return end, end if end >= 0 else len(buf)
+        # Keep a possible partial marker at the end (every marker starts with "<").
+        lt = buf.find("<", max(pos, len(buf) - len(sc.CALL_END) + 1))
+        while lt >= 0:
+            tail = buf[lt:]
+            if any(marker.startswith(tail) for marker in BODY_ENDS):
+                return end, lt
+            lt = buf.find("<", lt + 1)
+        return end, len(buf)
+
+    def take(self) -> str:
+        """The body read so far, emptied."""
+        body = "".join(self.parts)
+        self.parts = []
+        return body
+
+
+def json_call(body: str) -> tuple[str, dict[str, Any]] | None:
+    """``{"name": ..., "arguments": {...}}`` as (name, arguments), or None.
+
+    Members too deep for JSON or holding non-finite numbers are kept as their
+    JSON text (docs/behaviour.md, "Hostile input"); a name kept that way is no name.
+    """
+    read = read_json_object(body)
+    if read is None:
+        return None
+    obj, kept = read
+    name = obj.get("name")
+    if not isinstance(name, str) or not name or "name" in kept:
+        return None
+    arguments = obj.get("arguments", obj.get("parameters", {}))
+    if isinstance(arguments, str):  # JSON text of the arguments (or kept as text above)
+        read = read_json_object(arguments)
+        arguments = read[0] if read is not None else None
+    if not isinstance(arguments, dict):
+        return None
+    return name, arguments
