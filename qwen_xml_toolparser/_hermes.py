@@ -8,6 +8,9 @@ models write under a Hermes-style template. The parser's ``json_body`` and
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Container
 from typing import Any
 
 from . import _scanner as sc
@@ -55,17 +58,35 @@ class JsonBody:
         return body
 
 
-def json_call(body: str) -> tuple[str, dict[str, Any]] | None:
-    """``{"name": ..., "arguments": {...}}`` as (name, arguments), or None.
+# A drifted head fusing XML into the JSON: {"function=NAME", ...}, {"name=\"NAME\"", ...}
+_FUSED_HEAD = re.compile(r"""\{\s*"(?:function|name)\s*=\s*(?:\\"|')?([^"\\'\s]+)(?:\\"|')?\s*"\s*,""")
+
+
+def json_call(body: str, tools: Container[str]) -> tuple[str, dict[str, Any], bool] | None:
+    """``{"name": ..., "arguments": {...}}`` as (name, arguments, drifted), or None.
 
     Members too deep for JSON or holding non-finite numbers are kept as their
     JSON text (docs/behaviour.md, "Hostile input"); a name kept that way is no name.
+    ``drifted``: the body was a near-JSON frame naming one of the declared
+    ``tools`` (docs/drift.md, "fused-json"): ``{"function=NAME", "arguments": ...}``,
+    ``{"name=\\"NAME\\"", ...}``, or ``{"function": "NAME", ...}`` without a name.
     """
+    drifted = False
     read = read_json_object(body)
     if read is None:
-        return None
+        head = _FUSED_HEAD.match(body)
+        if head is None or head[1] not in tools:
+            return None
+        read = read_json_object('{"name": ' + json.dumps(head[1]) + ", " + body[head.end() :])
+        if read is None:
+            return None
+        drifted = True
     obj, kept = read
     name = obj.get("name")
+    if "name" not in obj and "function" not in kept:
+        function = obj.get("function")
+        if isinstance(function, str) and function in tools:
+            name, drifted = function, True
     if not isinstance(name, str) or not name or "name" in kept:
         return None
     arguments = obj.get("arguments", obj.get("parameters", {}))
@@ -74,4 +95,4 @@ def json_call(body: str) -> tuple[str, dict[str, Any]] | None:
         arguments = read[0] if read is not None else None
     if not isinstance(arguments, dict):
         return None
-    return name, arguments
+    return name, arguments, drifted

@@ -11,7 +11,9 @@ Grammar of what the model writes (``ws`` is whitespace, dropped next to calls)::
 A bare ``<function=NAME>`` (no ``<tool_call>``) starts a call only when
 ``<parameter=`` or ``</function>`` follows it. Where a value ends is decided by
 lookahead (:func:`._scanner.value_closer`). The rules for content, values and
-malformed output are in docs/behaviour.md.
+malformed output are in docs/behaviour.md; the drifted forms that are read as
+calls (``<parameter=TOOL>`` as the opener, ``<function=function=TOOL>``, fused
+JSON heads, stray closers) and their guard rails in docs/drift.md.
 
 The machine. The parser is always in one :class:`State`; each state has one
 handler, ``StreamParser._on_<state>``, which reads from the buffer and returns
@@ -20,16 +22,17 @@ state only through ``_goto``, which allows exactly the transitions of
 ``TRANSITIONS`` (this diagram is generated from that table; a test keeps them
 equal)::
 
-    content        -> call_header    "<tool_call><function=", or a bare "<function=NAME>" + "<parameter="/"</function>"
+    content        -> call_header    "<tool_call><function=", a bare "<function=NAME>", a drifted "<parameter=TOOL>"
     content        -> json_body      "<tool_call>" + "{"
     call_header    -> function_body  NAME read: ToolCallStart, "{"
     call_header    -> content        no usable NAME (the markup is content), or the output ends in it
     function_body  -> param_header   "<parameter="
     function_body  -> after_function "</function>" (or a drifted "</function…>"): "}", ToolCallEnd
     function_body  -> content        "</tool_call>", "<tool_call>" or "<function=": the call ends
+    function_body  -> call_header    "<parameter=TOOL>" naming a tool, not a parameter of this call: the call ends
     param_header   -> value          NAME read
     param_header   -> function_body  not a header, or the output ends in it
-    value          -> function_body  a viable "</parameter>", a next "<parameter=KEY>" line, or the end
+    value          -> function_body  a viable "</parameter>", a line-start "<parameter=KEY|TOOL>", or the end
     value          -> after_function a viable "</function>" (no "</parameter>"): the call ends
     value          -> content        a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends
     after_function -> content        whitespace and an optional "</tool_call>" read
@@ -76,6 +79,8 @@ _THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
+_DOUBLED = "function="  # <function=function=NAME>, <parameter=function=NAME>
+_STRAY_STEMS = ("</function", "</parameter")  # with drifted forms, e.g. </function_invocation>
 
 
 class State(enum.Enum):
@@ -96,16 +101,19 @@ class State(enum.Enum):
 _S = State
 TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.CONTENT, _S.CALL_HEADER,
-     '"<tool_call><function=", or a bare "<function=NAME>" + "<parameter="/"</function>"'),
+     '"<tool_call><function=", a bare "<function=NAME>", a drifted "<parameter=TOOL>"'),
     (_S.CONTENT, _S.JSON_BODY, '"<tool_call>" + "{"'),
     (_S.CALL_HEADER, _S.FUNCTION_BODY, 'NAME read: ToolCallStart, "{"'),
     (_S.CALL_HEADER, _S.CONTENT, "no usable NAME (the markup is content), or the output ends in it"),
     (_S.FUNCTION_BODY, _S.PARAM_HEADER, '"<parameter="'),
     (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or a drifted "</function…>"): "}", ToolCallEnd'),
     (_S.FUNCTION_BODY, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call ends'),
+    (_S.FUNCTION_BODY, _S.CALL_HEADER,
+     '"<parameter=TOOL>" naming a tool, not a parameter of this call: the call ends'),
     (_S.PARAM_HEADER, _S.VALUE, "NAME read"),
     (_S.PARAM_HEADER, _S.FUNCTION_BODY, "not a header, or the output ends in it"),
-    (_S.VALUE, _S.FUNCTION_BODY, 'a viable "</parameter>", a next "<parameter=KEY>" line, or the end'),
+    (_S.VALUE, _S.FUNCTION_BODY,
+     'a viable "</parameter>", a line-start "<parameter=KEY|TOOL>", or the end'),
     (_S.VALUE, _S.AFTER_FUNCTION, 'a viable "</function>" (no "</parameter>"): the call ends'),
     (_S.VALUE, _S.CONTENT, 'a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends'),
     (_S.AFTER_FUNCTION, _S.CONTENT, 'whitespace and an optional "</tool_call>" read'),
@@ -293,6 +301,8 @@ class StreamParser:
         # </think> is matched either way: it ends any fence (content unless drop_think).
         self._content_markers = _CONTENT_MARKERS + (_THINK_MARKERS if drop_think else (sc.THINK_END,))
         self._schemas = function_schemas(tools)
+        if self._schemas:  # <parameter=TOOL> may open a call (docs/drift.md)
+            self._content_markers += (sc.PARAM_START,)
         self._new_id = id_factory
         self._buf = ""  # text not consumed yet: _buf[_pos:]
         self._pos = 0
@@ -305,12 +315,14 @@ class StreamParser:
         self._fences = Fences()
         self._ws_held: list[str] = []  # trailing whitespace of content, dropped if a call follows
         self._ws_len = 0
-        self._after_call = False  # drop leading whitespace (and an orphan </tool_call>)
+        self._after_call = False  # drop leading whitespace (and stray closers)
+        self._call_end_seen = True  # the last call's </tool_call> has been read
         # calls
         self._calls: list[_Call] = []
         self._call: _Call | None = None
         self._block_offset = 0  # where the current call's markup starts
         self._block_head = ""  # markup consumed before the call header completed
+        self._drifted_opener = False  # the call header follows a <parameter=TOOL> opener
         self._unfinished: int | None = None
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
@@ -465,6 +477,76 @@ class StreamParser:
         self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
         self._after_call = True
+        self._call_end_seen = False
+
+    def _open_call(self, head: int, drifted: bool = False) -> None:
+        """The call's markup starts here; ``head`` characters of it are read, the header comes next."""
+        self._block_offset = self._here() - self._ws_len
+        self._block_head = self._buf[self._pos : self._pos + head]
+        self._drifted_opener = drifted
+        self._consume(head)
+        self._goto(State.CALL_HEADER)
+
+    # ── drift (docs/drift.md) ────────────────────────────────────────────────
+
+    @staticmethod
+    def _recovered(shape: str) -> None:
+        logger.info("drift recovered: %s", shape)
+
+    def _tool_named(self, name: str) -> tuple[str, bool] | None:
+        """The declared tool ``name`` names, and whether through a doubled ``function=`` prefix."""
+        if name in self._schemas:
+            return name, False
+        if name.startswith(_DOUBLED):
+            tool = name[len(_DOUBLED) :].strip()
+            if tool in self._schemas:
+                return tool, True
+        return None
+
+    def _opens_call(self, name: str) -> bool:
+        """May ``<parameter=name>`` inside the open call open a call to a tool instead?
+
+        Only when the open call's function is declared and has no parameter
+        ``name``: otherwise it is a parameter, as the template means it.
+        """
+        call = self._call
+        assert call is not None
+        schema = call.schema
+        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._tool_named(name) is not None
+
+    def _tool_opener(self, pos: int, final: bool) -> bool | sc._NeedMore:
+        """Is ``_buf[pos:]`` (just after ``<parameter=``) a drifted call opener ``TOOL>`` + a call's markup?"""
+        buf = self._buf
+        header = sc.match_name(buf, pos, final)
+        if header is sc.NEED_MORE:
+            return sc.NEED_MORE
+        if header is None or buf[header[1] : header[2]] != ">":
+            return False
+        if not (self._opens_call(header[0]) if self._call is not None else self._tool_named(header[0])):
+            return False
+        return sc.followed_by(buf, header[2], sc.AFTER_TOOL_OPENER, final, end_ok=False)
+
+    def _stray_closer(self, final: bool) -> bool | sc._NeedMore:
+        """Right after a call: read a closer of it at ``_pos`` (``</tool_call>``, ``</function>``, ...)."""
+        buf, p = self._buf, self._pos
+        undecided = False
+        for stem in _STRAY_STEMS:
+            end = sc.closing_tag_end(buf, p, stem, final, partial_at_end=False)
+            if end is sc.NEED_MORE:
+                undecided = True
+            elif end is not None:
+                self._pos = end
+                self._recovered("stray-closer")
+                return True
+        found = sc.match_tag(buf, p, sc.CALL_END, final)
+        if found is sc.NEED_MORE or undecided:
+            return sc.NEED_MORE
+        if found:
+            self._consume(len(sc.CALL_END))
+            if self._call_end_seen:
+                self._recovered("stray-closer")
+            self._call_end_seen = True  # a bare call's own </tool_call> (the Qwen3-Coder-30B habit)
+        return found
 
     # ── states ───────────────────────────────────────────────────────────────
     # Each state reads self._buf from self._pos (``buf``/``p``); offsets passed to
@@ -492,6 +574,12 @@ class StreamParser:
             if found:
                 return self._think_end()
             return self._literal("<")
+        if self._after_call:
+            stray = self._stray_closer(final)
+            if stray is sc.NEED_MORE:
+                return False
+            if stray:
+                return True
         for marker in self._content_markers:
             found = sc.match_tag(buf, p, marker, final)
             if found is sc.NEED_MORE:
@@ -521,10 +609,7 @@ class StreamParser:
         if marker == sc.THINK_START:  # drop_think only: reasoning markup never reaches content
             self._consume(len(marker))
             return True
-        if marker == sc.CALL_END:
-            if self._after_call:  # the closer of a bare <function=...> call
-                self._consume(len(marker))
-                return True
+        if marker == sc.CALL_END:  # not right after a call (see _stray_closer): text
             return self._literal(marker)
         if marker == sc.CALL_START:
             k = p + len(marker)
@@ -532,8 +617,17 @@ class StreamParser:
             while k < limit and buf[k] in _WS:
                 k += 1
             follow = next((f for f in (sc.FUNCTION_START, "{") if buf.startswith(f, k)), None)
+            if follow is None and self._schemas and buf.startswith(sc.PARAM_START, k):
+                opener = self._tool_opener(k + len(sc.PARAM_START), final)
+                if opener is sc.NEED_MORE:
+                    return False
+                if opener:
+                    follow = sc.PARAM_START
             if follow is None:
-                rest = buf[k : k + len(sc.FUNCTION_START)]
+                rest = buf[k : k + len(sc.PARAM_START)]
+                if not final and self._schemas and len(rest) < len(sc.PARAM_START) and sc.PARAM_START.startswith(rest):
+                    return False
+                rest = rest[: len(sc.FUNCTION_START)]
                 if len(rest) < len(sc.FUNCTION_START) and sc.FUNCTION_START.startswith(rest):
                     if not final:
                         return False
@@ -541,17 +635,23 @@ class StreamParser:
                     self._unfinish(len(buf) - p)  # a lone <tool_call> at the end of the output
                     return True
                 return self._literal(marker)
-            self._block_offset = self._here() - self._ws_len
             if follow == "{":
+                self._block_offset = self._here() - self._ws_len
                 self._block_head = buf[p:k]
                 self._consume(k - p)
                 self._json = JsonBody()
                 self._goto(State.JSON_BODY)
                 return True
-            self._block_head = buf[p : k + len(follow)]
-            self._consume(k + len(follow) - p)
-            self._goto(State.CALL_HEADER)
+            self._open_call(k + len(follow) - p, drifted=follow == sc.PARAM_START)
             return True
+        if marker == sc.PARAM_START:  # <parameter=TOOL> as the opener of a call to TOOL (drift)
+            opener = self._tool_opener(p + len(marker), final)
+            if opener is sc.NEED_MORE:
+                return False
+            if opener:
+                self._open_call(len(marker), drifted=True)
+                return True
+            return self._literal(marker)
         # A bare <function=NAME>: a call only if a parameter or </function> follows.
         header = sc.match_name(buf, p + len(marker), final)
         if header is sc.NEED_MORE:
@@ -561,10 +661,7 @@ class StreamParser:
             if follows is sc.NEED_MORE:
                 return False
             if follows:
-                self._block_offset = self._here() - self._ws_len
-                self._block_head = marker
-                self._consume(len(marker))
-                self._goto(State.CALL_HEADER)
+                self._open_call(len(marker))
                 return True
         return self._literal(marker)
 
@@ -586,6 +683,13 @@ class StreamParser:
             return True
         name, _, end = header
         self._consume(end - p)
+        shape = "parameter-as-function" if self._drifted_opener else None
+        self._drifted_opener = False
+        tool = self._tool_named(name)
+        if tool is not None and tool[1]:
+            name, shape = tool[0], "doubled-prefix"
+        if shape is not None:
+            self._recovered(shape)
         self._start_call(name)
         self._goto(State.FUNCTION_BODY)
         return True
@@ -621,11 +725,20 @@ class StreamParser:
             if not found:
                 continue
             if marker == sc.PARAM_START:
+                if self._schemas:  # <parameter=TOOL>: this call ends, TOOL's starts (drift)
+                    opener = self._tool_opener(p + len(marker), final)
+                    if opener is sc.NEED_MORE:
+                        return False
+                    if opener:
+                        self._end_call()
+                        self._open_call(len(marker), drifted=True)
+                        return True
                 self._consume(len(marker))
                 self._goto(State.PARAM_HEADER)
             elif marker == sc.CALL_END:
                 self._consume(len(marker))
                 self._end_call()
+                self._call_end_seen = True
                 self._goto(State.CONTENT)
             elif marker == sc.PARAM_END:  # a stray closer
                 self._consume(len(marker))
@@ -682,6 +795,13 @@ class StreamParser:
             elif buf[p] == "\n":
                 p += 1
                 self._pos = p
+            elif buf[p] in " \t":  # "<parameter=KEY> value": one space, then the value (drift)
+                if p + 1 == len(buf) and not final:
+                    return False
+                if p + 1 < len(buf) and buf[p + 1] not in " \t\r\n<":
+                    p += 1
+                    self._pos = p
+                    self._recovered("value-on-opener-line")
             value.at_start = False
         n = len(buf)
         pos = p
@@ -709,7 +829,9 @@ class StreamParser:
                     self._pos = stop
                 return False
             line_start = buf[lt - 1] == "\n" if lt > p else (value.empty and lt == p)
-            closer = sc.value_closer(buf, lt, line_start, final, self._implicit_param)
+            closer = sc.value_closer(
+                buf, lt, line_start, final, self._implicit_param, self._opens_call if self._schemas else None
+            )
             if closer is None:
                 pos = lt + 1
                 continue
@@ -727,6 +849,7 @@ class StreamParser:
                 self._goto(State.AFTER_FUNCTION)
             elif kind == sc.CALL:
                 self._end_call()
+                self._call_end_seen = True
                 self._goto(State.CONTENT)
             else:
                 self._goto(State.FUNCTION_BODY)
@@ -745,6 +868,7 @@ class StreamParser:
             return False
         if found:
             self._consume(len(sc.CALL_END))
+            self._call_end_seen = True
         self._goto(State.CONTENT)
         return True
 
@@ -806,14 +930,16 @@ class StreamParser:
         body = self._json.take()
         self._json = JsonBody()
         self._goto(State.CONTENT)
-        call = json_call(body)
+        call = json_call(body, self._schemas)
         if call is None:
             raw = self._block_head + body + closer
             self._block_head = ""
             logger.info("<tool_call> body is neither XML nor a JSON call; kept as content")
             self._content(raw)
             return
-        name, arguments = call
+        name, arguments, drifted = call
+        if drifted:
+            self._recovered("fused-json")
         self._start_call(name)
         current = self._call
         assert current is not None
@@ -823,6 +949,7 @@ class StreamParser:
             current.args[key] = value
             self._args(current.writer.value(key, value))
         self._end_call()
+        self._call_end_seen = bool(closer)
 
 
 StreamParser._handlers = {

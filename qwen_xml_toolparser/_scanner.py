@@ -67,6 +67,8 @@ _WS = " \t\r\n"
 AFTER_PARAM_END = (PARAM_START, "</function", CALL_END, CALL_START, FUNCTION_START)
 AFTER_FUNCTION_END = (CALL_END, CALL_START, FUNCTION_START)
 AFTER_CALL_END = (CALL_START, FUNCTION_START)
+# What must follow a drifted call opener ``<parameter=TOOL>`` (docs/drift.md): the call goes on.
+AFTER_TOOL_OPENER = (PARAM_START, "</function", CALL_END)
 
 
 def match_tag(buf: str, pos: int, tag: str, final: bool) -> bool | _NeedMore:
@@ -172,6 +174,7 @@ def value_closer(
     line_start: bool,
     final: bool,
     implicit_param: Callable[[str], bool],
+    tool_opener: Callable[[str], bool] | None = None,
 ) -> tuple[str, int] | _NeedMore | None:
     """Is the ``<`` at ``buf[pos]`` the start of the closer of the current value?
 
@@ -180,7 +183,9 @@ def value_closer(
     ``NEED_MORE``, or None when this ``<`` is value text. ``line_start`` tells
     whether ``pos`` starts a line of the value; ``implicit_param(name)`` whether
     a ``<parameter=name>`` line may close a value whose ``</parameter>`` is
-    missing.
+    missing; ``tool_opener(name)`` whether such a line may instead open a call
+    to the tool ``name`` (a drifted opener), which it does when the header ends
+    with ``>`` and is followed by ``AFTER_TOOL_OPENER``.
     """
     for stem, kind, after in (
         ("</parameter", PARAM, AFTER_PARAM_END),
@@ -213,6 +218,13 @@ def value_closer(
                 return NEED_MORE
             if header is not None and implicit_param(header[0]):
                 return (NEXT_PARAM, pos)
+            if header is not None and tool_opener is not None and buf[header[1] : header[2]] == ">":
+                if tool_opener(header[0]):
+                    follows = followed_by(buf, header[2], AFTER_TOOL_OPENER, final, end_ok=False)
+                    if follows is NEED_MORE:
+                        return NEED_MORE
+                    if follows:
+                        return (NEXT_PARAM, pos)
     return None
 
 

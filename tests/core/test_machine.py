@@ -19,7 +19,7 @@ from tests.core.helpers import tool
 
 INT = {"type": "integer"}
 STR = {"type": "string"}
-F = [tool("f", a=STR, n=INT)]
+F = [tool("f", a=STR, n=INT), tool("g", x=STR)]
 
 # Inputs that between them take every transition; each is fed whole and one character at a time.
 ROUTES: dict[tuple[State, State], str] = {
@@ -30,6 +30,7 @@ ROUTES: dict[tuple[State, State], str] = {
     (State.FUNCTION_BODY, State.PARAM_HEADER): "<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>",
     (State.FUNCTION_BODY, State.AFTER_FUNCTION): "<tool_call>\n<function=f>\n</function>\n</tool_call>",
     (State.FUNCTION_BODY, State.CONTENT): "<tool_call>\n<function=f>\n</tool_call> after",
+    (State.FUNCTION_BODY, State.CALL_HEADER): "<function=f>\n<parameter=g>\n<parameter=x>\n1\n</parameter>",
     (State.PARAM_HEADER, State.VALUE): "<tool_call>\n<function=f>\n<parameter=n>\n1\n</parameter>",
     (State.PARAM_HEADER, State.FUNCTION_BODY): "<tool_call>\n<function=f>\n<parameter=",
     (State.VALUE, State.FUNCTION_BODY): "<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>\n</function>",

@@ -64,6 +64,7 @@ class ValueSpan:
     key: str
     given_before: tuple[str, ...]  # parameter names of this call rendered before this one
     declared: tuple[str, ...] | None  # the function's declared parameters, None without a schema
+    tools: tuple[str, ...] = ()  # the request's declared tools
 
 
 @dataclass
@@ -100,7 +101,7 @@ def render_turn(content: str, calls: list[tuple[str, list[tuple[str, Any]]]], va
             v = render_value(value, variant, style)
             # an undeclared function has no schema either
             decl = None if declared is None or name not in declared else declared[name]
-            spans.append(ValueSpan(pos, pos + len(v), ci, key, tuple(given), decl))
+            spans.append(ValueSpan(pos, pos + len(v), ci, key, tuple(given), decl, tuple(declared or ())))
             put(v)
             put("\n</parameter>\n")
             given.append(key)
@@ -123,6 +124,11 @@ VIABLE_CLOSERS = [
 ]
 
 
+def _tool_opener(tool: str) -> re.Pattern[str]:
+    return re.compile(r"<parameter=\s*(?:function=\s*)?" + re.escape(tool)
+                      + r"\s*>\s*(?:<parameter=|</function|</tool_call>)")
+
+
 def ambiguity(r: Rendered) -> str | None:
     """Why some value of ``r`` is truly ambiguous (docs/behaviour.md), or None.
 
@@ -137,7 +143,11 @@ def ambiguity(r: Rendered) -> str | None:
       the end;
     * a line-start ``<parameter=NAME`` for a declared parameter of the function
       that has not been given yet (with no schema: any line-start
-      ``<parameter=``).
+      ``<parameter=``);
+    * a line-start drifted call opener ``<parameter=TOOL>`` (also
+      ``<parameter=function=TOOL>``) naming a declared tool that is not a
+      parameter of the (declared) function, followed after optional whitespace
+      by ``<parameter=``, ``</function`` or ``</tool_call>`` (docs/drift.md).
     """
     text = r.text
     for sp in r.spans:
@@ -156,5 +166,8 @@ def ambiguity(r: Rendered) -> str | None:
                     if name not in done and text.startswith(f"<parameter={name}", i):
                         return (f"value of {sp.key!r} has a line-start <parameter={name}> "
                                 f"(declared, not given yet)")
+                for tool in sp.tools:
+                    if tool not in sp.declared and _tool_opener(tool).match(text, i):
+                        return f"value of {sp.key!r} has a line-start drifted opener <parameter={tool}>"
             i = text.find("<", i + 1, sp.end)
     return None
