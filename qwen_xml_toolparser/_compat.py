@@ -33,6 +33,7 @@ __all__ = [
     "init_tool_parser",
     "json_schema_excludes",
     "logger",
+    "route_logs_to_vllm",
     "reasoning_parser_configured",
     "structural_tag",
     "tells_no_reasoning_parser",
@@ -106,6 +107,50 @@ try:
     logger = init_logger("qwen_xml_toolparser")
 except ImportError:  # pragma: no cover
     logger = logging.getLogger("qwen_xml_toolparser")
+
+
+class _ToVllmLog(logging.Handler):
+    """Hands the package's records to the handlers of vLLM's ``vllm`` logger, at its level.
+
+    Looked up when each record is made, because vLLM configures its logging
+    after the plugin may have been imported (0.33 does it from the server's
+    arguments). With no vLLM handlers (``VLLM_CONFIGURE_LOGGING=0``) and none
+    on the root logger either, warnings go to Python's last-resort handler,
+    as they would without this handler.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = logging.getLogger("vllm")
+        if not target.handlers:
+            if record.levelno >= logging.WARNING and not logging.getLogger().handlers and logging.lastResort:
+                logging.lastResort.handle(record)
+            return
+        if record.levelno < target.getEffectiveLevel():
+            return
+        for handler in target.handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+def route_logs_to_vllm() -> None:
+    """Show the package's log records in vLLM's log, at vLLM's level and in its format.
+
+    vLLM configures only its own ``vllm`` logger; ``qwen_xml_toolparser`` is not
+    under it, so without this its INFO records (each drift recovery,
+    docs/drift.md) would reach no handler in ``vllm serve`` and its warnings
+    would print unformatted. Records still propagate to the root logger.
+    Nothing changes when the application configured the package's logger
+    (it has handlers, as the CLI's).
+    """
+    ours = logging.getLogger("qwen_xml_toolparser")
+    if ours.handlers:
+        return
+    ours.addHandler(_ToVllmLog())
+    if ours.level == logging.NOTSET:
+        ours.setLevel(logging.INFO)
+
+
+route_logs_to_vllm()
 
 # ToolParser.__init__ gained ``tools`` in vLLM 0.19.
 _BASE_TAKES_TOOLS = "tools" in inspect.signature(ToolParser.__init__).parameters

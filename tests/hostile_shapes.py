@@ -95,6 +95,13 @@ SHAPES: list[Shape] = [
           "a Hermes body whose string holds call markup (its JSON nesting is then followed)"),
     Shape("fences", lambda n: _repeat("```py\nx = '<tool_call>'\n```\n~~~~~~\n<b>\n~~~~~~\n", n), 0,
           "content with closed code fences holding call markup"),
+    Shape("drift_lookalikes", lambda n: _repeat("<parameter=w> is the tool\n<tool_call>\n<parameter=w>x\n", n), 0,
+          "content: drifted openers of a declared tool that never frame a call (docs/drift.md)"),
+    Shape("drift_calls", lambda n: _repeat("<parameter=w>\n<parameter=content>\nv\n</parameter>\n</function>\n"
+                                           "</function>\n</tool_call>\n</tool_call>\n", n), None,
+          "many drifted calls: <parameter=TOOL> openers and doubled closers"),
+    Shape("drift_value", lambda n: _call("content", _repeat("x <parameter=w>\n<parameter=function=w> y\n", n)), 1,
+          "a string value full of drifted-opener look-alikes that do not open a call"),
 ]
 SHAPE_NAMES = [s.name for s in SHAPES]
 

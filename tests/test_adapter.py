@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 import sys
 
@@ -188,3 +189,35 @@ def test_unrecognised_end_still_closes_the_call(parser_cls, last):
     final = apply_finish(parser, final)  # the serving layer completes the arguments
     args = "".join(c.function.arguments or "" for m in messages + [final] for c in m.tool_calls)
     assert json.loads(args)["s"] == "value" and previous == ""
+
+
+def test_drift_recoveries_are_lines_in_vllms_log():
+    """docs/drift.md: each recovery is logged once at INFO. Under vLLM's own logging setup (what
+    `vllm serve` has) the package's records must reach vLLM's handler, which prints to stdout; the
+    package's logger is not under `vllm`, so without _compat.route_logs_to_vllm they would not."""
+    code = (
+        "import logging\n"
+        "from qwen_xml_toolparser import _compat as vc\n"
+        f"vc.ToolParserManager.import_tool_parser({str(PLUGIN)!r})\n"
+        # then vLLM configures its logging as the server does: at import up to 0.32, from the
+        # server's arguments (after the plugin may have been loaded) in 0.33
+        "import vllm.logger\n"
+        "if not logging.getLogger('vllm').handlers:\n"
+        "    from vllm.config.logging import LoggingConfig\n"
+        "    vllm.logger.configure_logging(LoggingConfig())\n"
+        "from qwen_xml_toolparser import parse\n"
+        "tools = [{'type': 'function', 'function': {'name': 'bash', 'parameters': {'type': 'object',"
+        " 'properties': {'command': {'type': 'string'}}}}}]\n"
+        "r = parse('<tool_call>\\n<parameter=bash>\\n<parameter=command>\\nls\\n</parameter>\\n"
+        "</function>\\n</tool_call>\\n</tool_call>', tools)\n"
+        "print('CALLS', [(c.name, c.arguments) for c in r.tool_calls])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd="/",
+                         env={**__import__("os").environ, "VLLM_LOGGING_LEVEL": "INFO"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = (out.stdout + out.stderr).splitlines()
+    assert "CALLS [('bash', '{\"command\": \"ls\"}')]" in lines, out.stdout[-2000:]
+    recovered = [line for line in lines if "drift recovered:" in line]
+    assert [line.split("drift recovered: ")[1] for line in recovered] == ["parameter-as-function", "stray-closer"]
+    # vLLM's format (level, time, [file:line]), not the bare last-resort line
+    assert all(re.search(r"\bINFO\b.*\[_parser\.py:\d+\] drift recovered: ", line) for line in recovered), recovered

@@ -1,0 +1,41 @@
+"""Drifted output (docs/drift.md) through the real server: the calls are recovered, streaming and
+not, and each recovery is one line in the server's own log, where an operator counts them."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+import stack
+from tests.e2e.scripted import reply_of, reply_of_stream, says
+
+pytestmark = pytest.mark.e2e
+
+USER = [{"role": "user", "content": "Go."}]
+TOOLS = json.loads((stack.REPO / "examples" / "tools" / "coding_agent.json").read_text())
+TEXT = (stack.REPO / "examples" / "outputs" / "drift_qwen36.txt").read_text(encoding="utf-8")
+CALLS = [("read_file", {"path": "src/app.py"}), ("run_command", {"command": "pytest -q tests/", "timeout": 120})]
+# <parameter=read_file> as the opener, its doubled </function>, <function=function=run_command>,
+# "<parameter=command> pytest", and the doubled </tool_call> after </function_invocation>
+SHAPES = ["parameter-as-function", "stray-closer", "doubled-prefix", "value-on-opener-line", "stray-closer"]
+RECOVERED = re.compile(r"\bINFO\b.* drift recovered: ([a-z-]+)")
+
+
+def recoveries(server: stack.ManagedServer) -> list[str]:
+    return RECOVERED.findall(server.log_path.read_text(errors="replace"))
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
+def test_drift_is_recovered_and_counted_in_the_server_log(vllm, openai_client, model, stream):
+    before = len(recoveries(vllm))
+    r = openai_client.chat.completions.create(model=model, messages=USER, tools=TOOLS, stream=stream, **says(TEXT))
+    r = reply_of_stream(r) if stream else reply_of(r)
+    assert [(c.name, c.args) for c in r.calls] == CALLS
+    assert (r.content or "").strip() == "I will read the file, then run the tests."
+    assert r.finish_reason == "tool_calls"
+    deadline = time.monotonic() + 10
+    while len(recoveries(vllm)) < before + len(SHAPES) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert recoveries(vllm)[before:] == SHAPES
