@@ -412,7 +412,7 @@ def _declared(tools) -> dict[str, tuple[str, ...]]:
     return {t["function"]["name"]: tuple(t["function"]["parameters"]["properties"]) for t in tools or []}
 
 
-_LINE_PARAM = re.compile(r"(?:^|\n)<parameter=([^>\n<]*)")
+_LINE_PARAM = re.compile(r"\n<parameter=([^>\n<]*)")
 
 
 def _drift_ambiguity(r: Rendered, tools) -> str | None:
@@ -420,7 +420,7 @@ def _drift_ambiguity(r: Rendered, tools) -> str | None:
     ``<parameter=function=TOOL``) for a declared tool (D1 c; conservative: whatever the open call)."""
     names = _tool_names(tools)
     for sp in r.spans:
-        for m in _LINE_PARAM.finditer(r.text, sp.start, sp.end):
+        for m in _LINE_PARAM.finditer(r.text, max(sp.start - 1, 0), sp.end):  # from the "\n" before it
             name = m.group(1).strip()
             if name in names or (name.startswith("function=") and name[len("function="):].strip() in names):
                 return f"value of {sp.key!r} has a line-start <parameter={name}> and {name!r} is a tool"
@@ -635,3 +635,18 @@ def test_mutated_renders(shape, data, seed):
             if shape == "d2-function" and f"function={other}" not in got:
                 problems.append(f"{label}: calls {got}, expected a call named 'function={other}' (as today)")
     assert not problems, "\n".join(problems)
+
+
+def test_drift_exclusion_rule_examples():
+    """The property's extra exclusion (``_drift_ambiguity``): a line-start ``<parameter=TOOL`` in a
+    value may legitimately be read as a call (D1 c), so such renders are not used."""
+    tools = [tool("bash", a=STR), tool("f", a=STR)]
+
+    def amb(value):
+        return _drift_ambiguity(render_turn("", [("f", [("a", value)])], "json", declared=_declared(tools)), tools)
+
+    assert amb("<parameter=bash>\n<parameter=x>")  # at the value's start (after the header's newline)
+    assert amb("x\n<parameter= bash >")
+    assert amb("x\n<parameter=function=bash>")
+    assert not amb("x <parameter=bash>")  # not at a line start
+    assert not amb("x\n<parameter=nope>")  # not a tool
