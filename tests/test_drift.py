@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 
 from qwen_xml_toolparser import ArgumentsDelta, ContentDelta, StreamParser, ToolCallEnd, ToolCallStart, parse
 from tests.support import gen, runs
-from tests.support.invariants import check_run, first_difference, whole_problems
+from tests.support.invariants import check_run, expected_problems, first_difference, whole_problems
 from tests.support.render import Rendered, ValueSpan, ambiguity, render_turn
 
 STR = {"type": "string"}
@@ -250,33 +250,17 @@ def _want_content(text: str, want) -> str:
     return text if want is VERBATIM else want
 
 
-def _check(label, calls, content, want_calls, want_content):
-    problems = []
-    got = [(c.name, c.arguments) for c in calls]
-    if [n for n, _ in got] != [n for n, _ in want_calls]:
-        return [f"{label}: calls {got}, expected {want_calls}"]
-    for (n, a), (_, w) in zip(got, want_calls, strict=True):
-        try:
-            d = first_difference(json.loads(a), w)
-        except Exception as e:
-            d = f"not JSON: {e}"
-        if d:
-            problems.append(f"{label}: {n} arguments {a!r}: {d}")
-    if (content or "") != want_content:
-        problems.append(f"{label}: content {content!r}, expected {want_content!r}")
-    return problems
-
-
 @pytest.mark.parametrize("cid,text,tools,want_calls,want_content,allow_markup,shapes", ALL, ids=[c[0] for c in ALL])
 def test_drift(driver, cid, text, tools, want_calls, want_content, allow_markup, shapes):
     want_content = _want_content(text, want_content)
     whole = runs.whole(text, tools)
-    problems = whole_problems(whole) + _check("non-streaming", whole.calls, whole.content, want_calls, want_content)
+    problems = whole_problems(whole)
+    problems += expected_problems("non-streaming", whole.calls, whole.content, want_calls, want_content)
     assert not problems, "\n".join([*problems, whole.describe()])
     for mode, seed, finish in runs.split_plans(seed_base=zlib.crc32(cid.encode()) % 1000):
         run = runs.stream(text, tools, mode, seed, finish)
         check_run(run, whole, allow_markup=allow_markup)
-        problems = _check(f"streamed {run.label()}", run.calls, run.content, want_calls, want_content)
+        problems = expected_problems(f"streamed {run.label()}", run.calls, run.content, want_calls, want_content)
         assert not problems, "\n".join([*problems, run.describe()])
 
 

@@ -12,13 +12,12 @@ and docs/behaviour.md.
 
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 
 from tests.support import runs
-from tests.support.invariants import check_run, first_difference, is_truncated, truncation_problems, whole_problems
+from tests.support.invariants import check_run, expected_problems, is_truncated, truncation_problems, whole_problems
 
 STR = {"type": "string"}
 
@@ -124,20 +123,7 @@ CASES = [
 
 
 def _check(label, calls, content, want_calls, want_content):
-    problems = []
-    got = [(c.name, c.arguments) for c in calls]
-    if [n for n, _ in got] != [n for n, _ in want_calls]:
-        return [f"{label}: calls {got}, expected {want_calls}"]
-    for (n, a), (_, w) in zip(got, want_calls):
-        try:
-            d = first_difference(json.loads(a), w)
-        except Exception as e:
-            d = f"not JSON: {e}"
-        if d:
-            problems.append(f"{label}: {n} arguments {a!r}: {d}")
-    if (content or "").strip() != want_content.strip():
-        problems.append(f"{label}: content {content!r}, expected {want_content!r} (stripped)")
-    return problems
+    return expected_problems(label, calls, content, want_calls, want_content, strip=True)
 
 
 @pytest.mark.parametrize("cid,text,tools,want_calls,want_content,allow_markup", CASES, ids=[c[0] for c in CASES])

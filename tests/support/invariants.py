@@ -279,3 +279,26 @@ def check_run(run, whole, **kw) -> None:
     if problems:
         raise AssertionError("\n".join(["contract §2 invariants broken:"] + [f"- {p}" for p in problems]
                                        + [whole.describe(), run.describe()]))
+
+
+def expected_problems(label: str, calls, content: str | None, want_calls, want_content: str, *,
+                      strip: bool = False) -> list[str]:
+    """``calls`` (names, then arguments compared type-strictly) and ``content`` against the
+    expected ones; ``strip``: compare the content after ``.strip()``."""
+    problems = []
+    got = [(c.name, c.arguments) for c in calls]
+    if [n for n, _ in got] != [n for n, _ in want_calls]:
+        return [f"{label}: calls {got}, expected {want_calls}"]
+    for (n, a), (_, w) in zip(got, want_calls, strict=True):
+        try:
+            d = first_difference(json.loads(a), w)
+        except Exception as e:
+            d = f"not JSON: {e}"
+        if d:
+            problems.append(f"{label}: {n} arguments {a!r}: {d}")
+    if strip:
+        if (content or "").strip() != want_content.strip():
+            problems.append(f"{label}: content {content!r}, expected {want_content!r} (stripped)")
+    elif (content or "") != want_content:
+        problems.append(f"{label}: content {content!r}, expected {want_content!r}")
+    return problems
