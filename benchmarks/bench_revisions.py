@@ -8,6 +8,7 @@ both the same per-token deltas of bench_streaming.py's workloads (a real Qwen3 t
 
     python benchmarks/bench_revisions.py                  # HEAD against the working tree
     python benchmarks/bench_revisions.py --base a7f7594 --repeats 15
+    python benchmarks/bench_revisions.py --base a7f7594 --work e730325   # two revisions
 
 It times ``StreamParser.feed`` per delta plus ``finish``, and reports the median µs per delta of
 each workload for both revisions and their ratio. Every run's events are checked to be the same
@@ -38,8 +39,8 @@ if str(REPO) not in sys.path:
 from benchmarks.workloads import Workload, make_workloads  # noqa: E402
 
 
-def load_revision(rev: str, into: Path) -> ModuleType:
-    """The package as of ``rev``, importable as ``qxt_rev``."""
+def load_revision(rev: str, into: Path, module: str) -> ModuleType:
+    """The package as of ``rev``, imported as ``module``."""
     try:
         data = subprocess.run(["git", "-C", str(REPO), "archive", rev, "qwen_xml_toolparser"],
                               check=True, capture_output=True).stdout
@@ -47,9 +48,9 @@ def load_revision(rev: str, into: Path) -> ModuleType:
         sys.exit(f"bench_revisions.py: git archive {rev} failed: {exc.stderr.decode().strip()}")
     with tarfile.open(fileobj=BytesIO(data)) as tar:
         tar.extractall(into, filter="data")
-    (into / "qwen_xml_toolparser").rename(into / "qxt_rev")
+    (into / "qwen_xml_toolparser").rename(into / module)
     sys.path.insert(0, str(into))
-    return importlib.import_module("qxt_rev")
+    return importlib.import_module(module)
 
 
 def deltas(wls: list[Workload]) -> None:
@@ -88,16 +89,20 @@ def timed(package: ModuleType, wl: Workload) -> tuple[float, list[Any]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", default="HEAD", help="git revision to compare with (default HEAD)")
+    ap.add_argument("--work", default=None, help="git revision to compare (default: the working tree)")
     ap.add_argument("--repeats", type=int, default=9, help="runs per workload and revision (default 9)")
     ap.add_argument("--sizes", default="2000,32000", help="write_file sizes in characters")
     args = ap.parse_args()
-    import qwen_xml_toolparser as work
-
     with tempfile.TemporaryDirectory() as tmp:
-        base = load_revision(args.base, Path(tmp))
+        base = load_revision(args.base, Path(tmp) / "base", "qxt_base")
+        if args.work is None:
+            import qwen_xml_toolparser as work
+        else:
+            work = load_revision(args.work, Path(tmp) / "work", "qxt_work")
         wls = make_workloads([int(s) for s in args.sizes.split(",")])
         deltas(wls)
-        print(f"core StreamParser, µs per delta (median of {args.repeats}); base = {args.base}, work = working tree")
+        print(f"core StreamParser, µs per delta (median of {args.repeats}); "
+              f"base = {args.base}, work = {args.work or 'the working tree'}")
         print(f"{'workload':<20}{'deltas':>8}{'base':>10}{'work':>10}{'work/base':>11}")
         failed = False
         for wl in wls:

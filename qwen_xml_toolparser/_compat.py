@@ -116,7 +116,8 @@ class _ToVllmLog(logging.Handler):
     after the plugin may have been imported (0.33 does it from the server's
     arguments). With no vLLM handlers (``VLLM_CONFIGURE_LOGGING=0``) and none
     on the root logger either, warnings go to Python's last-resort handler,
-    as they would without this handler.
+    as they would without this handler. A handler that also gets the record by
+    propagation (a test harness's, attached to both) is not given it twice.
     """
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -127,9 +128,20 @@ class _ToVllmLog(logging.Handler):
             return
         if record.levelno < target.getEffectiveLevel():
             return
+        reached = _propagation_handlers(logging.getLogger("qwen_xml_toolparser"))
         for handler in target.handlers:
-            if record.levelno >= handler.level:
+            if record.levelno >= handler.level and handler not in reached:  # never twice to one handler
                 handler.handle(record)
+
+
+def _propagation_handlers(log: logging.Logger) -> set[logging.Handler]:
+    """The handlers a record of ``log`` reaches by propagating to its ancestors."""
+    reached: set[logging.Handler] = set()
+    parent = log.parent if log.propagate else None
+    while parent is not None:
+        reached.update(parent.handlers)
+        parent = parent.parent if parent.propagate else None
+    return reached
 
 
 def route_logs_to_vllm() -> None:
