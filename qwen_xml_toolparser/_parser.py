@@ -29,9 +29,9 @@ equal)::
     function_body  -> param_header   "<parameter="
     function_body  -> after_function "</function>" (or a drifted "</function…>"): "}", ToolCallEnd
     function_body  -> content        "</tool_call>", "<tool_call>" or "<function=": the call ends
-    function_body  -> call_header    "<parameter=TOOL>" naming a tool, not a parameter of this call: the call ends
     param_header   -> value          NAME read
     param_header   -> function_body  not a header, or the output ends in it
+    param_header   -> call_header    TOOL> naming a tool, not a parameter of this call (drift): the call ends
     value          -> function_body  a viable "</parameter>", a line-start "<parameter=KEY|TOOL>", or the end
     value          -> after_function a viable "</function>" (no "</parameter>"): the call ends
     value          -> content        a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends
@@ -108,10 +108,9 @@ TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.FUNCTION_BODY, _S.PARAM_HEADER, '"<parameter="'),
     (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or a drifted "</function…>"): "}", ToolCallEnd'),
     (_S.FUNCTION_BODY, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call ends'),
-    (_S.FUNCTION_BODY, _S.CALL_HEADER,
-     '"<parameter=TOOL>" naming a tool, not a parameter of this call: the call ends'),
     (_S.PARAM_HEADER, _S.VALUE, "NAME read"),
     (_S.PARAM_HEADER, _S.FUNCTION_BODY, "not a header, or the output ends in it"),
+    (_S.PARAM_HEADER, _S.CALL_HEADER, "TOOL> naming a tool, not a parameter of this call (drift): the call ends"),
     (_S.VALUE, _S.FUNCTION_BODY,
      'a viable "</parameter>", a line-start "<parameter=KEY|TOOL>", or the end'),
     (_S.VALUE, _S.AFTER_FUNCTION, 'a viable "</function>" (no "</parameter>"): the call ends'),
@@ -479,10 +478,11 @@ class StreamParser:
         self._after_call = True
         self._call_end_seen = False
 
-    def _open_call(self, head: int, drifted: bool = False) -> None:
-        """The call's markup starts here; ``head`` characters of it are read, the header comes next."""
-        self._block_offset = self._here() - self._ws_len
-        self._block_head = self._buf[self._pos : self._pos + head]
+    def _open_call(self, head: int, drifted: bool = False, read: str = "") -> None:
+        """A call's markup starts here (after ``read``, its part already consumed); ``head``
+        more characters of it are read, the function's name comes next."""
+        self._block_offset = self._here() - self._ws_len - len(read)
+        self._block_head = read + self._buf[self._pos : self._pos + head]
         self._drifted_opener = drifted
         self._consume(head)
         self._goto(State.CALL_HEADER)
@@ -515,14 +515,15 @@ class StreamParser:
         return schema is not _NOT_SCHEMA and not schema.declares(name) and self._tool_named(name) is not None
 
     def _tool_opener(self, pos: int, final: bool) -> bool | sc._NeedMore:
-        """Is ``_buf[pos:]`` (just after ``<parameter=``) a drifted call opener ``TOOL>`` + a call's markup?"""
+        """In content: is ``_buf[pos:]`` (just after ``<parameter=``) a drifted call opener
+        ``TOOL>`` followed by a call's markup?"""
         buf = self._buf
         header = sc.match_name(buf, pos, final)
         if header is sc.NEED_MORE:
             return sc.NEED_MORE
         if header is None or buf[header[1] : header[2]] != ">":
             return False
-        if not (self._opens_call(header[0]) if self._call is not None else self._tool_named(header[0])):
+        if self._tool_named(header[0]) is None:
             return False
         return sc.followed_by(buf, header[2], sc.AFTER_TOOL_OPENER, final, end_ok=False)
 
@@ -574,7 +575,7 @@ class StreamParser:
             if found:
                 return self._think_end()
             return self._literal("<")
-        if self._after_call:
+        if self._after_call and buf.startswith("</", p):  # every stray closer starts so
             stray = self._stray_closer(final)
             if stray is sc.NEED_MORE:
                 return False
@@ -725,14 +726,6 @@ class StreamParser:
             if not found:
                 continue
             if marker == sc.PARAM_START:
-                if self._schemas:  # <parameter=TOOL>: this call ends, TOOL's starts (drift)
-                    opener = self._tool_opener(p + len(marker), final)
-                    if opener is sc.NEED_MORE:
-                        return False
-                    if opener:
-                        self._end_call()
-                        self._open_call(len(marker), drifted=True)
-                        return True
                 self._consume(len(marker))
                 self._goto(State.PARAM_HEADER)
             elif marker == sc.CALL_END:
@@ -768,7 +761,15 @@ class StreamParser:
             self._value_cut = True
             self._goto(State.FUNCTION_BODY)
             return True
-        name, _, end = header
+        name, name_end, end = header
+        if self._schemas and name_end < end and self._opens_call(name):
+            follows = sc.followed_by(buf, end, sc.AFTER_TOOL_OPENER, final, end_ok=False)
+            if follows is sc.NEED_MORE:
+                return False
+            if follows:  # <parameter=TOOL>: this call ends, TOOL's starts (drift)
+                self._end_call()
+                self._open_call(0, drifted=True, read=sc.PARAM_START)
+                return True
         self._consume(end - p)
         call = self._call
         assert call is not None

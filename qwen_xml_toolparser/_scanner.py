@@ -71,6 +71,9 @@ AFTER_CALL_END = (CALL_START, FUNCTION_START)
 AFTER_TOOL_OPENER = (PARAM_START, "</function", CALL_END)
 
 
+_NAME_END = re.compile("[>\n<]")
+
+
 def match_tag(buf: str, pos: int, tag: str, final: bool) -> bool | _NeedMore:
     """Does ``buf[pos:]`` start with ``tag``?"""
     if buf.startswith(tag, pos):
@@ -89,12 +92,10 @@ def match_name(buf: str, pos: int, final: bool) -> tuple[str, int, int] | _NeedM
     Returns None when no name ending is found within ``MAX_NAME`` characters.
     """
     end = min(len(buf), pos + MAX_NAME)
-    for k in range(pos, end):
-        ch = buf[k]
-        if ch == ">":
-            return buf[pos:k].strip(), k, k + 1
-        if ch == "\n" or ch == "<":
-            return buf[pos:k].strip(), k, k
+    found = _NAME_END.search(buf, pos, end)
+    if found is not None:
+        k = found.start()
+        return buf[pos:k].strip(), k, k + 1 if buf[k] == ">" else k
     if end < pos + MAX_NAME:  # the buffer ends before the bound
         if not final:
             return NEED_MORE
