@@ -147,6 +147,11 @@ CASES = [
     ("d4-drifted-inside-call", "<tool_call>\n<function=bash>\n<parameter=command>\nls -la\n</parameter_x>\n"
      "</function_invocation>\n</tool_call>", TOOLS, [LS], "", False, []),
     # -- D5 value-on-opener-line
+    # stray closers and the value-on-opener-line space name no tool: also without tools (docs/drift.md)
+    ("d4-no-tools", "<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>\n</function>\n</function>\n"
+     "</tool_call>", None, [("f", {"a": "x"})], "", False, [S]),
+    ("d5-no-tools", "<tool_call>\n<function=f>\n<parameter=a> x\n</parameter>\n</function>\n</tool_call>", None,
+     [("f", {"a": "x"})], "", False, [V]),
     ("d5-space", "<tool_call>\n<function=bash>\n<parameter=command> ls -la\n</parameter>\n</function>\n</tool_call>",
      TOOLS, [LS], "", False, [V]),
     ("d5-tab", "<tool_call>\n<function=bash>\n<parameter=command>\tls -la\n</parameter>\n</function>\n</tool_call>",
