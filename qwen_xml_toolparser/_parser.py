@@ -512,20 +512,18 @@ class StreamParser:
         call = self._call
         assert call is not None
         schema = call.schema
-        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._tool_named(name) is not None
+        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._names_tool(name)
 
     def _tool_opener(self, pos: int, final: bool) -> bool | sc._NeedMore:
         """In content: is ``_buf[pos:]`` (just after ``<parameter=``) a drifted call opener
         ``TOOL>`` followed by a call's markup?"""
-        buf = self._buf
-        header = sc.match_name(buf, pos, final)
+        header = sc.match_name(self._buf, pos, final)
         if header is sc.NEED_MORE:
             return sc.NEED_MORE
-        if header is None or buf[header[1] : header[2]] != ">":
-            return False
-        if self._tool_named(header[0]) is None:
-            return False
-        return sc.followed_by(buf, header[2], sc.AFTER_TOOL_OPENER, final, end_ok=False)
+        return header is not None and sc.drifted_opener(self._buf, header, final, self._names_tool)
+
+    def _names_tool(self, name: str) -> bool:
+        return self._tool_named(name) is not None
 
     def _stray_closer(self, final: bool) -> bool | sc._NeedMore:
         """Right after a call: read a closer of it at ``_pos`` (``</tool_call>``, ``</function>``, ...)."""
@@ -761,15 +759,15 @@ class StreamParser:
             self._value_cut = True
             self._goto(State.FUNCTION_BODY)
             return True
-        name, name_end, end = header
-        if self._schemas and name_end < end and self._opens_call(name):
-            follows = sc.followed_by(buf, end, sc.AFTER_TOOL_OPENER, final, end_ok=False)
-            if follows is sc.NEED_MORE:
+        if self._schemas:
+            opener = sc.drifted_opener(buf, header, final, self._opens_call)
+            if opener is sc.NEED_MORE:
                 return False
-            if follows:  # <parameter=TOOL>: this call ends, TOOL's starts (drift)
+            if opener:  # <parameter=TOOL>: this call ends, TOOL's starts (drift)
                 self._end_call()
                 self._open_call(0, drifted=True, read=sc.PARAM_START)
                 return True
+        name, _, end = header
         self._consume(end - p)
         call = self._call
         assert call is not None
@@ -928,8 +926,7 @@ class StreamParser:
 
     def _json_body_done(self, closer: str) -> None:
         """Emit the Hermes call whose body has been read (or its text as content)."""
-        body = self._json.take()
-        self._json = JsonBody()
+        body = self._json.take()  # the next body gets a new JsonBody where it starts
         self._goto(State.CONTENT)
         call = json_call(body, self._schemas)
         if call is None:

@@ -29,6 +29,7 @@ __all__ = [
     "NEED_MORE",
     "PARAM_END",
     "closing_tag_end",
+    "drifted_opener",
     "followed_by",
     "PARAM_START",
     "match_name",
@@ -219,14 +220,28 @@ def value_closer(
                 return NEED_MORE
             if header is not None and implicit_param(header[0]):
                 return (NEXT_PARAM, pos)
-            if header is not None and tool_opener is not None and buf[header[1] : header[2]] == ">":
-                if tool_opener(header[0]):
-                    follows = followed_by(buf, header[2], AFTER_TOOL_OPENER, final, end_ok=False)
-                    if follows is NEED_MORE:
-                        return NEED_MORE
-                    if follows:
-                        return (NEXT_PARAM, pos)
+            if header is not None and tool_opener is not None:
+                opener = drifted_opener(buf, header, final, tool_opener)
+                if opener is NEED_MORE:
+                    return NEED_MORE
+                if opener:
+                    return (NEXT_PARAM, pos)
     return None
+
+
+def drifted_opener(
+    buf: str, header: tuple[str, int, int], final: bool, names_tool: Callable[[str], bool]
+) -> bool | _NeedMore:
+    """Is ``header`` (:func:`match_name`'s answer after ``<parameter=``) a drifted call opener?
+
+    It is when the header ends with ``>``, ``names_tool(name)`` says the name
+    is a tool (docs/drift.md), and ``AFTER_TOOL_OPENER`` follows: the text
+    goes on like a call.
+    """
+    name, name_end, end = header
+    if buf[name_end:end] != ">" or not names_tool(name):
+        return False
+    return followed_by(buf, end, AFTER_TOOL_OPENER, final, end_ok=False)
 
 
 _JSON_SPECIAL = re.compile(r'[\[\]{}",\\]')
