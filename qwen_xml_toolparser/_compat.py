@@ -20,6 +20,8 @@ __all__ = [
     "DeltaToolCall",
     "ExtractedToolCallInformation",
     "FunctionCall",
+    "ReasoningParser",
+    "ReasoningParserManager",
     "MIN_VLLM",
     "STRUCTURAL_TAGS",
     "SUPPORTS_REQUIRED_AND_NAMED",
@@ -100,6 +102,9 @@ DeltaFunctionCall: Any = _first("DeltaFunctionCall", *_PROTOCOL)
 ExtractedToolCallInformation: Any = _first("ExtractedToolCallInformation", *_PROTOCOL)
 FunctionCall: Any = _first("FunctionCall", *_PROTOCOL)
 ToolCall: Any = _first("ToolCall", *_PROTOCOL)
+# The reasoning-parser API (qwen_xml_toolparser/_vllm_reasoning.py): in vllm.reasoning on every version.
+ReasoningParser: Any = _first("ReasoningParser", "vllm.reasoning")
+ReasoningParserManager: Any = _first("ReasoningParserManager", "vllm.reasoning")
 
 try:
     from vllm.logger import init_logger
