@@ -123,7 +123,12 @@ def test_shapes_qwen_xml_safe(servers, shape, mode):
         # at the draft's opener, so the draft is a call too (as with qwen3), in both modes.
         assert [name for name, _ in got["calls"]] == ["read_file", "read_file"]
         return
-    assert got["reasoning"] == shape.reasoning
+    if not HOLDS and MODES.get(mode, (1,))[0] > 1:
+        # vLLM < 0.26 replaces the message of the delta in which the reasoning ends with the tool
+        # parser's: that delta's reasoning is lost (vLLM's qwen3 alike; fixed in 0.26).
+        assert shape.reasoning.startswith(got["reasoning"])
+    else:
+        assert got["reasoning"] == shape.reasoning
     assert got["content"] == shape.content
     assert got["calls"] == list(shape.calls)
     if mode != "no-eos":  # (the token limit: vLLM reports "length" from 0.31, "tool_calls" before)
@@ -165,6 +170,9 @@ def test_prompt_without_think_block_answer_is_content(servers, mode):
     """A template that opens no think block (Qwen3-Coder's; a final answer turn written without
     one): the answer is content, not reasoning (vLLM's qwen3 returns it all as reasoning)."""
     got = outcome(servers, PLUGIN, "The tests pass now.", mode, template=CHAT_TEMPLATE)
+    if not HOLDS:  # vLLM < 0.26 shows a reasoning parser no prompt: the output starts in the reasoning
+        assert (got["reasoning"], got["content"]) == ("The tests pass now.", "")
+        return
     assert (got["reasoning"], got["content"]) == ("", "The tests pass now.")
     got = outcome(servers, PLUGIN, "<think>\nDone?\n</think>\n\nYes.", mode, template=CHAT_TEMPLATE)
     assert (got["reasoning"], got["content"]) == ("Done?", "Yes.")
