@@ -128,6 +128,7 @@ class ReasoningSplitter:
         self._at_start = in_reasoning  # nothing read yet: a leading "<think>" is dropped
         self._probe: StreamParser | None = None
         self._probed = 0  # _buf[:_probed] has been fed to the probe (from _pos, the "<")
+        self._lead: list[str] = []  # START: the whitespace read so far
         self._held: list[str] = []  # the held text, as it arrived
         self._tail = ""  # the held text's last characters (a "</think>" may straddle pieces)
         self._finished = False
@@ -204,16 +205,21 @@ class ReasoningSplitter:
         k = p
         while k < len(buf) and buf[k] in _WS:
             k += 1
+        if k > p:  # leading whitespace: kept aside (markup before "<think>", else content)
+            self._lead.append(buf[p:k])
+            self._pos = k
         if k == len(buf) and not final:
             return False  # only whitespace so far
         found = sc.match_tag(buf, k, sc.THINK_START, final)
         if found is sc.NEED_MORE:
             return False
+        lead, self._lead = "".join(self._lead), []
         if found:
             self._pos = k + len(sc.THINK_START)
             self._goto(Phase.REASONING)
         else:
-            self._goto(Phase.CONTENT)  # the whitespace is content too
+            self._content(lead)
+            self._goto(Phase.CONTENT)
         return True
 
     def _on_reasoning(self, final: bool) -> bool:
