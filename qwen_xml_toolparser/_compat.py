@@ -32,6 +32,7 @@ __all__ = [
     "VLLM_VERSION",
     "builtin_structural_tag",
     "engine_finish_reason",
+    "engine_prompt_token_ids",
     "init_tool_parser",
     "json_schema_excludes",
     "logger",
@@ -254,6 +255,25 @@ def engine_finish_reason() -> str | None:
         if type(output).__name__ == "CompletionOutput" and type(output).__module__.startswith("vllm."):
             reason = getattr(output, "finish_reason", None)
             return reason if isinstance(reason, str) else None
+        frame = frame.f_back
+    return None
+
+
+def engine_prompt_token_ids() -> list[int] | None:
+    """The prompt token ids of the output a non-streaming ``extract_reasoning`` splits.
+
+    vLLM 0.26 - 0.32 show a reasoning parser the prompt only when streaming (0.33 also through
+    ``set_prompt_token_ids``); the non-streaming serving layer holds the engine's ``RequestOutput``
+    in a local ``final_res`` a few frames up. None when it is not found (another caller).
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(10):
+        if frame is None:
+            break
+        final = frame.f_locals.get("final_res")
+        if type(final).__name__ == "RequestOutput" and type(final).__module__.startswith("vllm."):
+            ids = getattr(final, "prompt_token_ids", None)
+            return list(ids) if ids is not None else None
         frame = frame.f_back
     return None
 

@@ -148,6 +148,13 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         return ReasoningSplitter(in_reasoning=self._prompt != "none", hold_calls=HOLDS_CALLS)
 
     def extract_reasoning(self, model_output: str, request: Any) -> tuple[str | None, str | None]:
+        if self._prompt is None and HOLDS_CALLS:
+            # vLLM 0.26 - 0.32 pass the prompt to a reasoning parser when streaming only: read it
+            # from the serving layer, so that both modes start the same (not before 0.26, whose
+            # streaming never shows it).
+            prompt = vc.engine_prompt_token_ids()
+            if prompt is not None:
+                self._prompt = self._think_state(prompt)
         if self._content_only():
             return None, model_output
         try:

@@ -198,3 +198,21 @@ def test_holds_calls_where_vllm_gives_the_end():
         assert (reasoning, content) == ("Plan:\n" + call("draft") + "\n", "\n\n" + call("real"))
     else:
         assert (reasoning, content) == ("Plan:\n", call("draft") + "\n\n\n" + call("real"))
+
+
+def test_non_streaming_reads_the_prompt_from_the_serving_layer():
+    """vLLM 0.26 - 0.32 do not pass the prompt to a reasoning parser when not streaming; the parser
+    reads it from the engine output the serving layer holds (``final_res``), as streaming sees it."""
+    need_parser_api()
+    from vllm.outputs import RequestOutput
+
+    final_res = RequestOutput(request_id="r", prompt=None, prompt_token_ids=ids(PLAIN_PROMPT),  # noqa: F841
+                              prompt_logprobs=None, outputs=[], finished=True)
+    parser = QwenXmlSafeReasoningParser(tokenizer())
+    assert parser.extract_reasoning("Just the answer.", make_request(TOOLS)) == (None, "Just the answer.")
+
+
+def test_non_streaming_without_a_prompt_starts_in_the_reasoning():
+    need_parser_api()
+    assert QwenXmlSafeReasoningParser(tokenizer()).extract_reasoning("Still reasoning.", make_request(TOOLS)) == (
+        "Still reasoning.", None)
