@@ -94,14 +94,15 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
             if token == start:
                 return "open"
             if token == turn:
-                break
-        return "none"
+                return "none"
+        return "unknown"  # no think marker, and no turn start: output ids alone
 
     def set_prompt_token_ids(self, prompt_token_ids: Sequence[int]) -> None:
-        """vLLM 0.26+, before the output is parsed (both modes)."""
+        """vLLM 0.33, before a whole output is parsed."""
         self._prompt = self._think_state(prompt_token_ids)
 
     def adjust_initial_state_from_prompt(self, prompt_token_ids: Sequence[int]) -> None:
+        """vLLM 0.26+, before the first streamed delta (when the prompt left the reasoning open)."""
         self._prompt = self._think_state(prompt_token_ids)
 
     def is_reasoning_end(self, input_ids: Sequence[int]) -> bool:
@@ -117,9 +118,14 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         return self._think_state(input_ids) == "closed"
 
     def is_reasoning_end_streaming(self, input_ids: Sequence[int], delta_ids: Iterable[int]) -> bool:
+        """Asked for structured outputs (the engine's own instance: the prompt and the output so far
+        in ``input_ids``; the grammar applies once this is true) and, vLLM 0.20 - 0.22, after each
+        streamed delta (then it answers for this parser's split)."""
         if self._splitter is not None or self._passthrough:
             return self._ended()
-        return self._end_id is not None and self._end_id in delta_ids
+        # The last turn closed its think block, or opened none and the output did not open one
+        # either (a forced call is then constrained from the first token).
+        return self._think_state(input_ids) in ("closed", "none")
 
     def has_engine_confirmed_reasoning_end(self) -> bool:
         """vLLM 0.26+: asked after each streamed delta; true once the content has started."""

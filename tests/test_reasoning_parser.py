@@ -216,3 +216,15 @@ def test_non_streaming_without_a_prompt_starts_in_the_reasoning():
     need_parser_api()
     assert QwenXmlSafeReasoningParser(tokenizer()).extract_reasoning("Still reasoning.", make_request(TOOLS)) == (
         "Still reasoning.", None)
+
+
+def test_structured_outputs_gate():
+    """The engine's own instance (no split) answers from the prompt and the output so far: the
+    grammar of a forced call applies after </think>, or from the start when the turn opened no
+    think block and the output does not open one."""
+    parser = QwenXmlSafeReasoningParser(tokenizer())
+    assert not parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "still thinking"), ids("thinking"))
+    assert parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "done</think>"), ids("</think>"))
+    assert parser.is_reasoning_end_streaming(ids(PLAIN_PROMPT + "Sure"), ids("Sure"))
+    assert not parser.is_reasoning_end_streaming(ids(PLAIN_PROMPT + "<think>hm"), ids("hm"))
+    assert not parser.is_reasoning_end_streaming(ids("output alone"), ids("alone"))
