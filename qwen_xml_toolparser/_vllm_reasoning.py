@@ -5,7 +5,8 @@ Registered by ``plugin.py`` next to the tool parser (docs/contract.md §8 has th
 
 * non-streaming: ``extract_reasoning`` (``extract_reasoning_content`` before 0.11.1) gets the
   whole output and returns ``(reasoning, content)``; vLLM's tool parser then parses the content.
-  The prompt comes first through ``set_prompt_token_ids`` (0.26+).
+  The prompt comes first through ``set_prompt_token_ids`` (0.33; read from the serving layer on
+  0.26 - 0.32).
 * streaming, vLLM 0.26+ (``DelegatingParser``, ``engine_based_streaming``): vLLM feeds the delta
   text alone to ``extract_reasoning_streaming`` and asks ``has_engine_confirmed_reasoning_end()``
   after each delta; once that is true, the content of that delta and everything after it goes
@@ -119,8 +120,8 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
 
     def is_reasoning_end_streaming(self, input_ids: Sequence[int], delta_ids: Iterable[int]) -> bool:
         """Asked for structured outputs (the engine's own instance: the prompt and the output so far
-        in ``input_ids``; the grammar applies once this is true) and, vLLM 0.20 - 0.22, after each
-        streamed delta (then it answers for this parser's split)."""
+        in ``input_ids``; the grammar applies once this is true) and, on versions that ask it after
+        each streamed delta, for this parser's split."""
         if self._splitter is not None or self._passthrough:
             return self._ended()
         # The last turn closed its think block, or opened none and the output did not open one
@@ -238,8 +239,12 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         tools = getattr(request, "tools", None)
         if not tools or getattr(request, "tool_choice", None) == "none":
             return _message(reasoning, content)
-        result = parse(content, tools, id_factory=_tool_call_id, drop_think=True,
-                       cut_off=lambda: vc.engine_finish_reason() == "length")
+        try:
+            result = parse(content, tools, id_factory=_tool_call_id, drop_think=True,
+                           cut_off=lambda: vc.engine_finish_reason() == "length")
+        except Exception:  # never fail a request over a parser bug: the held text as content
+            logger.exception("qwen_xml_safe reasoning parser: internal error reading the held calls")
+            return _message(reasoning, content)
         calls = [vc.DeltaToolCall(index=i, id=c.id, type="function",
                                   function=vc.DeltaFunctionCall(name=c.name, arguments=c.arguments))
                  for i, c in enumerate(result.tool_calls)]

@@ -228,3 +228,27 @@ def test_structured_outputs_gate():
     assert parser.is_reasoning_end_streaming(ids(PLAIN_PROMPT + "Sure"), ids("Sure"))
     assert not parser.is_reasoning_end_streaming(ids(PLAIN_PROMPT + "<think>hm"), ids("hm"))
     assert not parser.is_reasoning_end_streaming(ids("output alone"), ids("alone"))
+
+
+def test_held_call_at_a_stream_end_without_eos(monkeypatch):
+    """No EOS id in the last delta (a stop string): finish_streaming() reads the held call with the
+    request's tools; a parser bug there still gives the held text, as content."""
+    need_parser_api()
+
+    def held_parser():
+        parser = QwenXmlSafeReasoningParser(tokenizer())
+        parser.set_prompt_token_ids(ids(THINK_PROMPT))
+        parser.extract_reasoning_streaming("", "", "Go.\n" + call("a"), [], [], ids("Go.\n" + call("a")))
+        assert parser.get_streaming_fallback_content("", make_request(TOOLS)) is None
+        return parser
+
+    last = held_parser().finish_streaming()
+    assert not last.content and [(tc.function.name, json.loads(tc.function.arguments), tc.index)
+                                 for tc in last.tool_calls] == [("read_file", {"path": "a"}, 0)]
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(_vllm_reasoning, "parse", boom)
+    last = held_parser().finish_streaming()
+    assert last.content == call("a") and not last.tool_calls
