@@ -260,20 +260,22 @@ def engine_finish_reason() -> str | None:
 
 
 def engine_prompt_token_ids() -> list[int] | None:
-    """The prompt token ids of the output a non-streaming ``extract_reasoning`` splits.
+    """The prompt token ids of the output a reasoning parser is splitting.
 
-    vLLM 0.26 - 0.32 show a reasoning parser the prompt only when streaming (0.33 also through
-    ``set_prompt_token_ids``); the non-streaming serving layer holds the engine's ``RequestOutput``
-    in a local ``final_res`` a few frames up. None when it is not found (another caller).
+    vLLM shows a reasoning parser the prompt before the output only from 0.26 when streaming and
+    0.33 when not; the serving layer that calls it (every version of the matrix) holds the engine's
+    ``RequestOutput`` in a local a few frames up: ``final_res`` (non-streaming) or ``res``
+    (streaming). None when it is not found (another caller).
     """
     frame: FrameType | None = sys._getframe(2)
     for _ in range(10):
         if frame is None:
             break
-        final = frame.f_locals.get("final_res")
-        if type(final).__name__ == "RequestOutput" and type(final).__module__.startswith("vllm."):
-            ids = getattr(final, "prompt_token_ids", None)
-            return list(ids) if ids is not None else None
+        for name in ("final_res", "res"):
+            found = frame.f_locals.get(name)
+            if type(found).__name__ == "RequestOutput" and type(found).__module__.startswith("vllm."):
+                ids = getattr(found, "prompt_token_ids", None)
+                return list(ids) if ids is not None else None
         frame = frame.f_back
     return None
 

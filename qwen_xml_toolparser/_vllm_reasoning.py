@@ -55,9 +55,12 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
     engine_based_streaming = True
 
     def __init__(self, tokenizer: Any, *args: Any, **kwargs: Any) -> None:
-        super().__init__(tokenizer, *args, **kwargs)
         try:
-            vocab = tokenizer.get_vocab()
+            super().__init__(tokenizer, *args, **kwargs)
+        except TypeError:  # vLLM < 0.26 takes the tokenizer alone (and passes nothing else)
+            super().__init__(tokenizer)
+        try:
+            vocab = dict(tokenizer.get_vocab())
         except Exception:  # a tokenizer without a vocabulary to show: no token-id checks
             vocab = {}
         self._start_id: int | None = vocab.get(THINK_START)
@@ -114,9 +117,13 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         reasoning), and, before 0.26, of each delta's token ids after the delta was parsed: then
         it also answers whether this parser's split has ended the reasoning.
         """
-        if self._ended():
-            return True
-        return self._think_state(input_ids) == "closed"
+        state = self._think_state(input_ids)
+        if state in ("open", "none"):  # a prompt (or a delta holding "<think>"): what it says
+            return False
+        # Delta ids (vLLM < 0.26 asks after each delta): true in the step the split ended. Not for
+        # a prompt that closed the block: vLLM 0.10 - 0.14 ask of the prompt first, then of the
+        # delta, and a second "true" there would drop the delta's content.
+        return state == "closed" or (self._splitter is not None and self._splitter.ended)
 
     def is_reasoning_end_streaming(self, input_ids: Sequence[int], delta_ids: Iterable[int]) -> bool:
         """Asked for structured outputs (the engine's own instance: the prompt and the output so far
@@ -154,14 +161,17 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         # qwen3): the output starts in the reasoning. It opened none: content unless "<think>".
         return ReasoningSplitter(in_reasoning=self._prompt != "none", hold_calls=HOLDS_CALLS)
 
-    def extract_reasoning(self, model_output: str, request: Any) -> tuple[str | None, str | None]:
-        if self._prompt is None and HOLDS_CALLS:
-            # vLLM 0.26 - 0.32 pass the prompt to a reasoning parser when streaming only: read it
-            # from the serving layer, so that both modes start the same (not before 0.26, whose
-            # streaming never shows it).
+    def _read_prompt(self) -> None:
+        """The prompt, where vLLM did not show it (streaming before 0.26, non-streaming before
+        0.33): read from the serving layer's engine output, so that every version and both modes
+        start the output the same way."""
+        if self._prompt is None:
             prompt = vc.engine_prompt_token_ids()
             if prompt is not None:
                 self._prompt = self._think_state(prompt)
+
+    def extract_reasoning(self, model_output: str, request: Any) -> tuple[str | None, str | None]:
+        self._read_prompt()
         if self._content_only():
             return None, model_output
         try:
@@ -190,7 +200,8 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
             return None
         splitter = self._splitter
         if splitter is None:
-            if self._content_only():  # vLLM <= 0.22 does not check the prompt itself first
+            self._read_prompt()
+            if self._content_only():  # vLLM < 0.26 does not check the prompt itself first
                 self._passthrough = True
                 return _message("", delta_text)
             self._splitter = splitter = self._new_splitter()

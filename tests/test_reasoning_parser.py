@@ -152,7 +152,7 @@ def test_enable_thinking_false_from_the_request_kwargs():
     parser = QwenXmlSafeReasoningParser(tokenizer(), chat_template_kwargs={"enable_thinking": False})
     assert parser.extract_reasoning("no </think> here", make_request(TOOLS)) == (None, "no </think> here")
     delta = parser.extract_reasoning_streaming("", "x", "x", [], [1], [1])
-    assert delta.content == "x" and parser.is_reasoning_end([])
+    assert delta.content == "x" and parser.has_engine_confirmed_reasoning_end()
 
 
 def test_extract_content_ids_after_think_end():

@@ -43,6 +43,25 @@ MODES = {
     "no-eos": (1, False, "length"),  # the last output carries no EOS id: vLLM's end-of-stream calls decide
 }
 HOLDS = version_tuple() >= (0, 26)  # docs/contract.md §8: before 0.26 a call in open reasoning ends it at once
+# vLLM < 0.13 hands the tool parser the answer from the delta after the reasoning ended: with the
+# whole output in one delta there is none, and the answer is lost (vLLM's qwen3 alike; compat-notes §8).
+LOSES_LAST = version_tuple() < (0, 13)
+
+
+def reasoning_ok(expected: str, got: dict, mode: str) -> bool:
+    if not HOLDS and MODES.get(mode, (1,))[0] > 1:
+        # vLLM 0.13 - 0.25 replace the message of the delta in which the reasoning ends with the
+        # tool parser's: that delta's reasoning is lost (vLLM's qwen3 alike; fixed in 0.26).
+        return expected.startswith(got["reasoning"])
+    return got["reasoning"] == expected
+
+
+def lost_by_vllm(got: dict, mode: str) -> bool:
+    """The answer was in the delta that ended the reasoning and the stream: vLLM < 0.13 drops it."""
+    if LOSES_LAST and mode == "whole":
+        assert (got["content"], got["calls"]) == ("", [])
+        return True
+    return False
 
 
 class Servers:
@@ -118,17 +137,15 @@ ALL_MODES = ["nonstream", *MODES]
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: s.name)
 def test_shapes_qwen_xml_safe(servers, shape, mode):
     got = outcome(servers, PLUGIN, shape.output, mode)
+    if lost_by_vllm(got, mode):
+        assert shape.reasoning.startswith(got["reasoning"])
+        return
     if not HOLDS and shape.name == "draft_then_real":
         # Before 0.26 vLLM gives a reasoning parser no end-of-output signal: the reasoning ends
         # at the draft's opener, so the draft is a call too (as with qwen3), in both modes.
         assert [name for name, _ in got["calls"]] == ["read_file", "read_file"]
         return
-    if not HOLDS and MODES.get(mode, (1,))[0] > 1:
-        # vLLM < 0.26 replaces the message of the delta in which the reasoning ends with the tool
-        # parser's: that delta's reasoning is lost (vLLM's qwen3 alike; fixed in 0.26).
-        assert shape.reasoning.startswith(got["reasoning"])
-    else:
-        assert got["reasoning"] == shape.reasoning
+    assert reasoning_ok(shape.reasoning, got, mode)
     assert got["content"] == shape.content
     assert got["calls"] == list(shape.calls)
     if mode != "no-eos":  # (the token limit: vLLM reports "length" from 0.31, "tool_calls" before)
@@ -162,6 +179,8 @@ def test_thinking_off_is_content(servers, mode):
     """enable_thinking false: the prompt closes the think block; the output is content and calls."""
     text = "Reading it.\n" + call("a.py")
     got = outcome(servers, PLUGIN, text, mode, chat_template_kwargs={"enable_thinking": False})
+    if lost_by_vllm(got, mode):
+        return
     assert (got["reasoning"], got["content"], got["calls"]) == ("", "Reading it.", [("read_file", {"path": "a.py"})])
 
 
@@ -170,12 +189,11 @@ def test_prompt_without_think_block_answer_is_content(servers, mode):
     """A template that opens no think block (Qwen3-Coder's; a final answer turn written without
     one): the answer is content, not reasoning (vLLM's qwen3 returns it all as reasoning)."""
     got = outcome(servers, PLUGIN, "The tests pass now.", mode, template=CHAT_TEMPLATE)
-    if not HOLDS:  # vLLM < 0.26 shows a reasoning parser no prompt: the output starts in the reasoning
-        assert (got["reasoning"], got["content"]) == ("The tests pass now.", "")
-        return
-    assert (got["reasoning"], got["content"]) == ("", "The tests pass now.")
+    if not lost_by_vllm(got, mode):
+        assert (got["reasoning"], got["content"]) == ("", "The tests pass now.")
     got = outcome(servers, PLUGIN, "<think>\nDone?\n</think>\n\nYes.", mode, template=CHAT_TEMPLATE)
-    assert (got["reasoning"], got["content"]) == ("Done?", "Yes.")
+    if not lost_by_vllm(got, mode):
+        assert got["content"] == "Yes." and reasoning_ok("Done?", got, mode)
 
 
 @pytest.mark.parametrize("mode", ["nonstream", "token"])
