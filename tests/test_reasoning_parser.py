@@ -35,9 +35,14 @@ def ids(text: str) -> list[int]:
     return tokenizer().encode(text, add_special_tokens=False)
 
 
-def test_plugin_file_registers_the_reasoning_parser():
-    """--reasoning-parser-plugin …/plugin.py (or --tool-parser-plugin: the same file) registers both."""
+def test_plugin_file_registers_the_reasoning_parser(monkeypatch):
+    """--reasoning-parser-plugin …/plugin.py (or --tool-parser-plugin: the same file) registers both,
+    in a process that has not imported the plugin yet (as vLLM's engine process)."""
+    import sys
+
     ReasoningParserManager.reasoning_parsers.pop(PLUGIN_NAME, None)
+    for name in ("plugin", "qwen_xml_toolparser.plugin"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
     ReasoningParserManager.import_reasoning_parser(str(PLUGIN_PATH))
     cls = ReasoningParserManager.get_reasoning_parser(PLUGIN_NAME)
     assert cls is QwenXmlSafeReasoningParser
@@ -55,7 +60,7 @@ def test_entry_point_registers_both():
     ReasoningParserManager.reasoning_parsers.pop(PLUGIN_NAME, None)
     found = [ep for ep in entry_points(group="vllm.general_plugins") if ep.name == PLUGIN_NAME]
     register = found[0].load() if found else plugin.register
-    assert register is plugin.register
+    assert (register.__module__, register.__name__) == ("qwen_xml_toolparser.plugin", "register")
     register()
     assert ReasoningParserManager.get_reasoning_parser(PLUGIN_NAME) is QwenXmlSafeReasoningParser
 
