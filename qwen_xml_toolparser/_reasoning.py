@@ -224,8 +224,7 @@ class ReasoningSplitter:
 
     def _on_reasoning(self, final: bool) -> bool:
         buf, p = self._buf, self._pos
-        n = len(buf)
-        if p == n:
+        if p == len(buf):
             return False
         if self._at_start:  # the model repeated the template's "<think>": markup, dropped
             found = sc.match_tag(buf, p, sc.THINK_START, final)
@@ -235,17 +234,10 @@ class ReasoningSplitter:
             if found:
                 self._pos = p + len(sc.THINK_START)
                 return True
-        lt = buf.find("<", p)
-        if lt != p:
-            end = n if lt < 0 else lt
-            self._reasoning(buf[p:end])
-            self._pos = end
-            return lt >= 0
-        found = sc.match_tag(buf, p, sc.THINK_END, final)
-        if found is sc.NEED_MORE:
-            return False
-        if found:
-            self._pos = p + len(sc.THINK_END)
+        step = self._text_then_think_end(self._reasoning, final)
+        if step is not None:
+            return step
+        if self._pos > p:  # "</think>"
             self._fences.reset()
             self._goto(Phase.CONTENT)
             return True
@@ -326,25 +318,36 @@ class ReasoningSplitter:
         return True
 
     def _on_content(self, final: bool) -> bool:
-        buf, p = self._buf, self._pos
-        n = len(buf)
-        if p == n:
+        p = self._pos
+        if p == len(self._buf):
             return False
+        step = self._text_then_think_end(self._content, final)
+        if step is not None:
+            return step
+        if self._pos == p:  # a "<" that is not "</think>" (a stray "</think>" is markup: dropped)
+            self._content("<")
+            self._pos = p + 1
+        return True
+
+    def _text_then_think_end(self, emit: Callable[[str], None], final: bool) -> bool | None:
+        """Emit the text before the next ``<``, or read a ``</think>`` at the position.
+
+        Returns the handler's answer when the step is over (text emitted, or undecided); None
+        at a ``<``, having consumed it when it starts ``</think>``.
+        """
+        buf, p = self._buf, self._pos
         lt = buf.find("<", p)
         if lt != p:
-            end = n if lt < 0 else lt
-            self._content(buf[p:end])
+            end = len(buf) if lt < 0 else lt
+            emit(buf[p:end])
             self._pos = end
             return lt >= 0
         found = sc.match_tag(buf, p, sc.THINK_END, final)
         if found is sc.NEED_MORE:
             return False
-        if found:  # a stray "</think>" in the answer: markup, never content
+        if found:
             self._pos = p + len(sc.THINK_END)
-            return True
-        self._content("<")
-        self._pos = p + 1
-        return True
+        return None
 
 
 ReasoningSplitter._handlers = {

@@ -24,6 +24,7 @@ from qxt_support.reasoning_shapes import SHAPES, TOOLS, Shape, call  # noqa: E40
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH, version_tuple  # noqa: E402
 from tests.serving.driver import CHAT_TEMPLATE, ScriptedServing, collect  # noqa: E402
+from tests.serving.test_serving_layer import Runner  # noqa: E402
 
 pytestmark = pytest.mark.serving
 
@@ -64,37 +65,22 @@ def lost_by_vllm(got: dict, mode: str) -> bool:
     return False
 
 
-class Servers:
-    def __init__(self) -> None:
-        import asyncio
+class Servers(Runner):
+    """Runner's private event loop, with one ScriptedServing per (reasoning parser, template)."""
 
-        self.loop = asyncio.new_event_loop()
-        self.servings: dict[tuple[str, str], ScriptedServing] = {}
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_key: dict[tuple[str, str], ScriptedServing] = {}
 
     def get(self, reasoning: str, template: str = THINKING_TEMPLATE) -> ScriptedServing:
         key = (reasoning, template)
-        if key not in self.servings:
+        if key not in self.by_key:
             from qxt_support.vllm import TOOL_PARSERS, first_module
 
             first_module(*TOOL_PARSERS).ToolParserManager.import_tool_parser(str(PLUGIN_PATH))
-            self.servings[key] = ScriptedServing(tool_parser=PLUGIN, reasoning_parser=reasoning,
-                                                 chat_template=template)
-        return self.servings[key]
-
-    def run(self, coro):
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        import asyncio
-
-        async def cancel_pending() -> None:
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        self.loop.run_until_complete(cancel_pending())
-        self.loop.close()
+            self.by_key[key] = ScriptedServing(tool_parser=PLUGIN, reasoning_parser=reasoning,
+                                               chat_template=template)
+        return self.by_key[key]
 
 
 @pytest.fixture(scope="module")
