@@ -269,7 +269,9 @@ def test_forced_call_cut_before_its_required_parameters(runner, case, stream):
     from tests.serving.test_end_of_output import cut_stream_finish_reason
 
     if stream:
-        assert calls_of(reply) == [("write_file", {})] and reply["finish"] == [cut_stream_finish_reason()]
+        # A named choice's stream reports the cut as "length" (0.26 too: measured); required as any cut call.
+        want = "length" if case.startswith("named") else cut_stream_finish_reason()
+        assert calls_of(reply) == [("write_file", {})] and reply["finish"] == [want]
         assert reply["content"] == ""
     else:
         assert reply["finish_reason"] == "length" and not reply["message"].get("tool_calls")
