@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Usage: ci/venv.sh VERSION   -> prints the path of a venv with vLLM VERSION (light CPU install)
 #        ci/venv.sh --list    -> prints the versions of the matrix (ci/matrix.txt), one per line
+#        ci/venv.sh --base VERSION -> builds (if needed) and prints only VERSION's base layer (below);
+#                             ci/sglang.sh layers SGLang on it
 #
 # Recipe (one line of ci/matrix.txt per version), in two layers:
 #   base-<group>     torch 2.13.0 through ci/install-torch.sh (the CPU build where pip can get one: its
@@ -35,7 +37,12 @@ if [ "${1:-}" = "--list" ]; then
   versions
   exit 0
 fi
-version=${1:?usage: ci/venv.sh VERSION | --list}
+base_only=
+if [ "${1:-}" = "--base" ]; then
+  base_only=1
+  shift
+fi
+version=${1:?usage: ci/venv.sh VERSION | --list | --base VERSION}
 line=$(awk -v v="$version" '!/^[[:space:]]*#/ && $1 == v' "$matrix")
 if [ -z "$line" ]; then
   echo "ci/venv.sh: vLLM $version is not in ci/matrix.txt (have: $(versions | tr '\n' ' '))" >&2
@@ -95,6 +102,10 @@ if [ ! -f "$base/.complete" ] || [ -n "${QXT_VENV_REBUILD:-}" ]; then
 fi
 base_site=$("$base/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 flock -u 8
+if [ -n "$base_only" ]; then
+  echo "$base"
+  exit 0
+fi
 
 # ---- version layer ----
 exec 9>"$cache/venvs/.lock-vllm-$version"
