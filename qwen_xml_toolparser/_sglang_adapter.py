@@ -24,7 +24,8 @@ SGLang builds one ``FunctionCallParser`` (and so one detector) per request and c
 What SGLang does not tell a detector (README, "SGLang"): the finish reason and the request. An
 output cut off by the token limit inside a call therefore gives the call with its JSON closed in
 both modes (SGLang reports ``finish_reason: "length"``); on vLLM non-streaming leaves such a call
-out. ``<think>`` markup reaching the detector is content as written.
+out. Stray ``<think>`` / ``</think>`` markup is dropped when the serving object that builds the
+detector runs a reasoning parser (``--reasoning-parser``), and is content as written otherwise.
 
 Forced tool choice: SGLang asks the detector for a structural tag (``get_structural_tag``) for
 ``tool_choice`` required / named and for strict tools; this is xgrammar's builtin
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from typing import Any
 
 from sglang.srt.function_call.base_format_detector import BaseFormatDetector
@@ -72,6 +74,7 @@ class QwenXmlSafeDetector(BaseFormatDetector):  # type: ignore[misc]
         super().__init__()
         self.bot_token = "<tool_call>"
         self.eot_token = "</tool_call>"
+        self._drop_think = _reasoning_parser_configured()
         self._core: StreamParser | None = None
         self._whole: tuple[str, Any, ParseResult] | None = None  # (text, tools, result) parsed last
         self._open = -1  # the call whose arguments are streaming
@@ -110,7 +113,7 @@ class QwenXmlSafeDetector(BaseFormatDetector):  # type: ignore[misc]
         whole = self._whole
         if whole is not None and whole[0] is text and whole[1] is tools:
             return whole[2]
-        result = parse(text, tools or None)
+        result = parse(text, tools or None, drop_think=self._drop_think)
         self._whole = (text, tools, result)
         return result
 
@@ -122,7 +125,7 @@ class QwenXmlSafeDetector(BaseFormatDetector):  # type: ignore[misc]
         try:
             core = self._core
             if core is None:
-                core = self._core = StreamParser(tools or None)
+                core = self._core = StreamParser(tools or None, drop_think=self._drop_think)
             if not new_text:
                 return _result("", [])
             events = core.feed(new_text)
@@ -220,6 +223,25 @@ class QwenXmlSafeDetector(BaseFormatDetector):  # type: ignore[misc]
         except Exception:  # never fail a request over the grammar: the builtin one is still valid
             logger.exception("qwen_xml_safe: could not build the structural tag; using the builtin one")
             return tag
+
+
+def _reasoning_parser_configured() -> bool:
+    """Does the SGLang object that builds this detector run a reasoning parser?
+
+    SGLang gives a detector no such argument. The serving objects (``OpenAIServingChat`` and its
+    ``OpenAIServingResponses``) build ``FunctionCallParser(...)``, which builds the detector, in
+    their own methods, and hold ``reasoning_parser`` (the ``--reasoning-parser`` name or None):
+    the first caller frame whose ``self`` has that attribute answers. Called from ``__init__``.
+    """
+    frame = sys._getframe(2)
+    for _ in range(4):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if owner is not None and hasattr(owner, "reasoning_parser"):
+            return bool(owner.reasoning_parser)
+        frame = frame.f_back
+    return False
 
 
 def register() -> None:
