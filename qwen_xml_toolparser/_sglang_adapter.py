@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from types import FrameType
 from typing import Any
 
 from sglang.srt.function_call.base_format_detector import BaseFormatDetector
@@ -233,7 +234,7 @@ def _reasoning_parser_configured() -> bool:
     their own methods, and hold ``reasoning_parser`` (the ``--reasoning-parser`` name or None):
     the first caller frame whose ``self`` has that attribute answers. Called from ``__init__``.
     """
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(4):
         if frame is None:
             break
