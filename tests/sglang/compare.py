@@ -58,7 +58,8 @@ def main() -> None:
     for subset, indices in subsets.items():
         n = sum(CASES[i]["expected_calls"] is not None for i in indices)
         print(f"\n{subset}: {len(indices)} records, {n} with expected calls (random: 2 seeds, so 2x)")
-        print(f"| mode | {driver.OURS} pass / fail / invariant violations | {driver.THEIRS} pass / fail / invariant violations |")
+        print(f"| mode | {driver.OURS} pass / fail / invariant violations "
+              f"| {driver.THEIRS} pass / fail / invariant violations |")
         print("|---|---|---|")
         ours, theirs = count(driver.OURS, indices), count(driver.THEIRS, indices)
         for label in MODES:

@@ -44,7 +44,8 @@ def case_input(i: int) -> tuple[str, list[dict], list | None, bool]:
     return tool_parser_input(case), tools, expected, _case_key(case) in MARKUP_IS_CONTENT
 
 
-def recorded_problems(i: int, plan: tuple[str, int, str] | None, name: str = driver.OURS) -> tuple[list[str], list[str]]:
+def recorded_problems(i: int, plan: tuple[str, int, str] | None,
+                      name: str = driver.OURS) -> tuple[list[str], list[str]]:
     """(expected-result problems, invariant problems) of case ``i`` in one mode (``plan`` None:
     non-streaming) with detector ``name``."""
     case = CASES[i]
@@ -57,12 +58,16 @@ def recorded_problems(i: int, plan: tuple[str, int, str] | None, name: str = dri
             invariants += truncation_problems(whole)
         if expected is None and not allow_markup and not truncated and markup_in(whole.content):
             invariants.append(f"markup {markup_in(whole.content)} in content {whole.content!r}")
-        results = _compare("non-streaming", whole.calls, whole.content, case, expected) if expected is not None else []
+        results = []
+        if expected is not None:
+            results = _compare("non-streaming", whole.calls, whole.content, case, expected)
         return results, invariants
     mode, seed, finish = plan
     run = driver.stream(text, tools, mode, seed, finish, name)
     invariants = run_problems(run, whole, allow_markup=allow_markup, truncated=truncated)
-    results = _compare(f"streamed ({run.label()})", run.calls, run.content, case, expected) if expected is not None else []
+    results = []
+    if expected is not None:
+        results = _compare(f"streamed ({run.label()})", run.calls, run.content, case, expected)
     return results, invariants
 
 
@@ -84,5 +89,4 @@ def _params() -> list:
 @pytest.mark.parametrize("i,plan", _params())
 def test_recorded_case(i, plan):
     results, invariants = recorded_problems(i, plan)
-    problems = results + invariants
-    assert not problems, "\n".join(problems + [f"note: {CASES[i]['note']}"])
+    assert not results + invariants, "\n".join([*results, *invariants, f"note: {CASES[i]['note']}"])
