@@ -213,9 +213,14 @@ class _Client:
 
 
 def stream(text: str, tools: list[dict] | None, mode: str = "token", seed: int = 0, finish: str = "stop",
-           name: str = OURS) -> StreamRun:
-    """Stream ``text`` (the tool parser's input) through a fresh ``FunctionCallParser``."""
-    outputs = engine_outputs(text, mode, seed, finish)
+           name: str = OURS, pieces: list[str] | None = None) -> StreamRun:
+    """Stream ``text`` (the tool parser's input) through a fresh ``FunctionCallParser``.
+    ``mode="pieces"``: the engine outputs are ``pieces`` (cut anywhere), then the finishing one."""
+    if mode == "pieces":
+        assert pieces is not None and "".join(pieces) == text
+        outputs = [*pieces, ""]
+    else:
+        outputs = engine_outputs(text, mode, seed, finish)
     run = StreamRun(text, mode, seed, finish)
     client = _Client(run)
     with capture_logs() as logs:
