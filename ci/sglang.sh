@@ -8,7 +8,7 @@
 # Two layers, built and cached by ci/venv.sh: the vLLM 0.20 - 0.33 base layer (torch 2.13.0 CPU through
 # ci/install-torch.sh, the import-level deps of ci/vllm-0.20-0.33.txt, ci/test.txt), shared with
 # `make test`; on it a layer sglang-<version>-<key> with `pip install --no-deps -r ci/sglang.txt`
-# (sglang and the modules it imports on CPU) instead of vLLM. Cost on the 2-core CI machine: 45 - 100 s
+# (sglang and the modules it imports on CPU) instead of vLLM. Cost on the 2-core CI machine: 45 - 250 s
 # the first time (the layer is about 1.3 GB installed, most of it triton's wheel), nothing after that.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
