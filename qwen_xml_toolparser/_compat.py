@@ -20,6 +20,7 @@ __all__ = [
     "DeltaToolCall",
     "ExtractedToolCallInformation",
     "FunctionCall",
+    "ReasoningEnd",
     "ReasoningParser",
     "ReasoningParserManager",
     "MIN_VLLM",
@@ -106,6 +107,9 @@ ToolCall: Any = _first("ToolCall", *_PROTOCOL)
 # The reasoning-parser API (qwen_xml_toolparser/_vllm_reasoning.py): in vllm.reasoning on every version.
 ReasoningParser: Any = _first("ReasoningParser", "vllm.reasoning")
 ReasoningParserManager: Any = _first("ReasoningParserManager", "vllm.reasoning")
+# vLLM 0.34: structured outputs ask any reasoning parser where reasoning ends, by token id.
+ReasoningEnd: Any = (_first("ReasoningEnd", "vllm.parser.engine.parser_engine")
+                     if hasattr(ReasoningParser, "find_reasoning_end") else None)
 
 try:
     from vllm.logger import init_logger

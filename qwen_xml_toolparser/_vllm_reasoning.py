@@ -67,6 +67,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         self._end_id: int | None = vocab.get(THINK_END)
         self._turn_id: int | None = vocab.get(_TURN_START)
         self._stop_ids = QwenXmlSafeToolParser._eos_ids(tokenizer)
+        self._tokenizer = tokenizer
         template_kwargs = kwargs.get("chat_template_kwargs") or {}
         self._thinking_off = isinstance(template_kwargs, dict) and template_kwargs.get("enable_thinking") is False
         self._prompt: str | None = None  # what the prompt did: "open", "closed", "none"; None: not seen
@@ -74,6 +75,10 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         self._request: Any = None
         self._finished = False
         self._passthrough = False  # the rest of the output is content (thinking off, or an internal error)
+        self._gate_open = False  # the engine's instance has seen the output start inside a think block
+        self._content_chars = 0  # the split's content so far, in characters (count_reasoning_tokens)
+        self._reasoning_tokens: int | None = None  # counted once the split has ended
+        self._reasoned = False  # the split has given reasoning text
 
     @property
     def reasoning_start_str(self) -> str:
@@ -132,8 +137,46 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         if self._splitter is not None or self._passthrough:
             return self._ended()
         # The last turn closed its think block, or opened none and the output did not open one
-        # either (a forced call is then constrained from the first token).
-        return self._think_state(input_ids) in ("closed", "none")
+        # either (vLLM then constrains from the next token).
+        state = self._think_state(input_ids)
+        if state in ("open", "unknown"):  # from the next step on, vLLM 0.34 asks by token id
+            self._gate_open = True
+        return state in ("closed", "none")
+
+    # ── structured outputs' reasoning gate, by token id (vLLM 0.34) ──────────
+
+    @property
+    def reasoning_end_token_ids(self) -> frozenset[int]:
+        """The ids that alone end the reasoning for the grammar of a forced call: ``</think>``.
+
+        Only once ``is_reasoning_end_streaming`` has seen the output start inside a think block
+        (the prompt opened it, or the output did): vLLM 0.34 asks this instance nothing of the
+        prompt when the serving layer has answered for it, and where the turn opened no think
+        block the grammar applies unless the output opens one. Before vLLM 0.34 nothing asks.
+        """
+        end = self._end_id
+        if vc.ReasoningEnd is None or end is None or not self._gate_open:
+            return frozenset()
+        return frozenset((end,))
+
+    @property
+    def implicit_reasoning_end_token_ids(self) -> frozenset[int]:
+        """None (docs/contract.md §8.5): ``<tool_call>`` ends the reasoning only in template
+        position, which token ids alone cannot tell. Declared, vLLM would start the grammar at
+        any ``<tool_call>`` in the reasoning, a mention included (its ``qwen3`` does), and
+        masking it is no way out either: the forced call's grammar starts with it, so vLLM
+        would not mask it but end the reasoning there."""
+        return frozenset()
+
+    def find_reasoning_end(self, token_ids: Sequence[int]) -> Any:
+        """vLLM 0.34, for the tokens of a step: the first ``</think>`` (the grammar starts after it)."""
+        end = self._end_id
+        if vc.ReasoningEnd is None or end is None:
+            return None
+        for offset, token in enumerate(token_ids):
+            if token == end:
+                return vc.ReasoningEnd(offset, False)
+        return vc.ReasoningEnd(len(token_ids), False)
 
     def has_engine_confirmed_reasoning_end(self) -> bool:
         """vLLM 0.26+: asked after each streamed delta; true once the content has started."""
@@ -175,12 +218,14 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         if self._content_only():
             return None, model_output
         try:
-            splitter = self._new_splitter()
+            self._splitter = splitter = self._new_splitter()
+            self._finished = True
             events = splitter.feed(model_output) + splitter.finish()
         except Exception:  # never fail a request over the split: the output as vLLM's qwen3 would see it
             logger.exception("qwen_xml_safe reasoning parser: internal error; the output is returned as content")
+            self._passthrough = True
             return None, model_output
-        reasoning, content = _texts(events)
+        reasoning, content = self._texts(events)
         return reasoning or None, content or None
 
     extract_reasoning_content = extract_reasoning  # vLLM <= 0.11.0
@@ -213,7 +258,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
             logger.exception("qwen_xml_safe reasoning parser: internal error; the rest of the output is content")
             self._passthrough = True
             return _message("", delta_text)
-        return _message(*_texts(events))
+        return _message(*self._texts(events))
 
     extract_reasoning_content_streaming = extract_reasoning_streaming  # vLLM <= 0.11.0
 
@@ -230,7 +275,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         if splitter is None or self._ended() or self._finished:
             return None
         try:
-            reasoning, content = _texts(self._finish())
+            reasoning, content = self._texts(self._finish())
         except Exception:
             logger.exception("qwen_xml_safe reasoning parser: internal error at the end of the output")
             return None
@@ -242,6 +287,55 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         assert self._splitter is not None
         self._finished = True
         return self._splitter.finish()
+
+    def _texts(self, events: list[SplitEvent]) -> tuple[str, str]:
+        reasoning, content = _texts(events)
+        self._content_chars += len(content)
+        self._reasoned = self._reasoned or bool(reasoning)
+        return reasoning, content
+
+    # ── usage ────────────────────────────────────────────────────────────────
+
+    def count_reasoning_tokens(self, token_ids: Sequence[int]) -> int:
+        """The output tokens of the reasoning, without ``<think>`` / ``</think>`` and stop tokens
+        (usage's ``reasoning_tokens``; vLLM asks it after the split, per chunk with continuous
+        usage). Where the reasoning ended is this parser's split: at the first ``</think>``, or
+        at a call's opener (the tokens whose text is the split's content are not counted). A
+        held call counts as reasoning until it is decided."""
+        splitter = self._splitter
+        if splitter is None or self._passthrough or self._content_only():
+            return 0
+        if self._reasoning_tokens is not None:
+            return self._reasoning_tokens
+        ids = list(token_ids)
+        if not splitter.ended:
+            end = len(ids)
+        elif not self._reasoned:  # the output opened no think block: all content
+            end = 0
+        elif not splitter.implicit and self._end_id in ids:
+            end = ids.index(self._end_id)
+        else:
+            end = self._content_start(ids)
+        skip = {self._start_id, self._end_id, *self._stop_ids}
+        count = sum(1 for token in ids[:end] if token not in skip)
+        if splitter.ended:
+            self._reasoning_tokens = count
+        return count
+
+    def _decode(self, ids: list[int]) -> str:
+        return str(self._tokenizer.decode(ids, skip_special_tokens=True))
+
+    def _content_start(self, ids: list[int]) -> int:
+        """The first token of the content: the last ``k`` whose ``ids[k:]`` still decode to at least
+        the split's content (a token holding both reasoning and content counts as content)."""
+        lo, hi = 0, len(ids)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if len(self._decode(ids[mid:])) >= self._content_chars:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
 
     def _held_calls(self, reasoning: str, content: str) -> Any:
         """The answer held back until a stream ended with no end-of-sequence id in its last delta:
