@@ -199,6 +199,58 @@ def test_include_reasoning_false_drops_reasoning_only(servers, mode):
     assert (got["reasoning"], got["calls"]) == ("", list(shape.calls))
 
 
+
+# ── usage: reasoning tokens (count_reasoning_tokens) ────────────────────────
+
+def expected_reasoning_tokens(output: str) -> int:
+    """The output's tokens whose text lies within the reasoning (the split's: up to </think> or a
+    call's opener), without the </think> marker: counted here from the front, by prefix decoding."""
+    from qwen_xml_toolparser._reasoning import split
+    from tests.support.vllm_driver import tokenizer
+
+    tok = tokenizer()
+    _, content, _ = split(output, hold_calls=HOLDS)
+    end = output.index("</think>") if "</think>" in output[: len(output) - len(content)] else len(output) - len(content)
+    ids = tok.encode(output, add_special_tokens=False)
+    k = 0
+    while k < len(ids) and len(tok.decode(ids[: k + 1])) <= end:
+        k += 1
+    return k
+
+
+def reasoning_tokens(servers: Servers, reasoning_parser: str, text: str, mode: str, **kw) -> int:
+    srv = servers.get(reasoning_parser, kw.pop("template", THINKING_TEMPLATE))
+    if mode == "nonstream":
+        usage = servers.run(srv.complete(text, tools=TOOLS, **kw))["usage"]
+    else:
+        chunk, merge, finish = MODES[mode]
+        chunks = servers.run(srv.stream(text, tools=TOOLS, chunk=chunk, merge_eos=merge, finish=finish,
+                                        stream_options={"include_usage": True}, **kw))
+        usage = chunks[-1]["usage"]
+    return int((usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0)
+
+
+@pytest.mark.skipif(version_tuple() < (0, 31), reason="vLLM < 0.31's chat serving reports no reasoning tokens")
+@pytest.mark.parametrize("mode", ["nonstream", "token", "4-tokens", "no-eos"])
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s.name in (
+    "closed_then_call", "unclosed_tool_call", "unclosed_bare_function", "draft_then_real", "mention_mid_line")],
+    ids=lambda s: s.name)
+def test_usage_counts_the_reasoning_tokens(servers, shape, mode):
+    """usage.completion_tokens_details.reasoning_tokens: the tokens of the reasoning as the split
+    decided it (a draft call is reasoning; a call after unclosed reasoning is not)."""
+    assert reasoning_tokens(servers, PLUGIN, shape.output, mode) == expected_reasoning_tokens(shape.output) > 0
+
+
+@pytest.mark.skipif(version_tuple() < (0, 31), reason="vLLM < 0.31's chat serving reports no reasoning tokens")
+@pytest.mark.parametrize("mode", ["nonstream", "token"])
+def test_usage_counts_no_reasoning_tokens_in_content(servers, mode):
+    """Thinking off, and a turn without a think block whose content holds a stray </think>: none."""
+    text = "Reading it.\n" + call("a.py")
+    assert reasoning_tokens(servers, PLUGIN, text, mode, chat_template_kwargs={"enable_thinking": False}) == 0
+    assert reasoning_tokens(servers, PLUGIN, "Done. </think> Yes.", mode, template=CHAT_TEMPLATE) == 0
+    text = "<think>\nDone?\n</think>\n\nYes."
+    assert reasoning_tokens(servers, PLUGIN, text, mode, template=CHAT_TEMPLATE) == 3  # "\n", "Done", "?\n"
+
 def table(servers: Servers) -> str:
     rows = ["| shape | " + " | ".join(f"{m}: ours / qwen3" for m in ALL_MODES) + " |",
             "|---|" + "---|" * len(ALL_MODES)]
