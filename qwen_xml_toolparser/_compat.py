@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 MIN_VLLM = (0, 10, 1)
-SUPPORTED = "vLLM 0.10.1 or newer (tested: 0.10.2 through 0.33.0)"
+SUPPORTED = "vLLM 0.10.1 or newer (tested: 0.10.2 through 0.34.0)"
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
