@@ -19,7 +19,9 @@ __all__ = [
     "DeltaMessage",
     "DeltaToolCall",
     "ExtractedToolCallInformation",
+    "CALLS_SHARE_A_CHUNK",
     "FunctionCall",
+    "HEADER_TAKES_ARGUMENTS",
     "MIN_VLLM",
     "STRUCTURAL_TAGS",
     "SUPPORTS_REQUIRED_AND_NAMED",
@@ -205,6 +207,17 @@ def tells_no_reasoning_parser() -> bool:
             _TELLS_NO_REASONING = False
     return _TELLS_NO_REASONING
 
+
+# What the serving layer keeps of a chunk that is not known to be the stream's last
+# (docs/compat-notes.md §4). Before 0.23 (A - C), a last chunk whose first tool call has arguments
+# is rewritten into "the rest of the last call" alone; a stop string ends a stream without the
+# parser knowing, so any chunk may turn out to be the last: one call per chunk there (a second call
+# of the same chunk waits for the next). 0.23+ (D, feature-tested: the serving layer asks the
+# parser for the rest, ``get_remaining_unstreamed_args``) append the rest to the chunk's last call.
+CALLS_SHARE_A_CHUNK = hasattr(ToolParser, "get_remaining_unstreamed_args")
+# 0.12 - 0.16's /v1/messages (``serving_messages.py`` / ``serving.py``) read only ``tool_calls[0]``
+# of a chunk and drop the arguments of an entry that carries a call's id: a header goes alone there.
+HEADER_TAKES_ARGUMENTS = not ((0, 12) <= _version_tuple(VLLM_VERSION) < (0, 17))
 
 # vLLM < 0.12 reports finish_reason "tool_calls" for a non-streaming response whenever the tool
 # parser says ``tools_called``, even with no call; later versions count the calls.

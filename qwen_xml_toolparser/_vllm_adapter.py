@@ -5,11 +5,13 @@ output) or ``extract_tool_calls_streaming`` (once per generated delta). The
 adapter feeds only ``delta_text`` to the core (never re-scans
 ``current_text``) and turns the core's events into ``DeltaMessage`` objects:
 
-* one call per chunk: a call's first chunk carries ``index``, ``id``,
-  ``type`` and ``name`` with ``arguments: ""``; later chunks carry ``index``
-  and ``arguments`` only. Events that do not fit the current chunk wait for
-  the next one (except at the end of the stream, where everything left goes
-  out in the last chunk);
+* what a delta decided goes out in that delta's chunk (docs/contract.md §2, "Delta
+  shape"): a call's first entry carries ``index``, ``id``, ``type`` and ``name``
+  with the arguments decided so far; later entries carry ``index`` and
+  ``arguments`` only. Where the serving layer cannot take that
+  (docs/compat-notes.md §4: a header's arguments on 0.12 - 0.16, a second call
+  in a chunk before 0.23) the rest waits for the next chunk, and at the end of
+  the stream everything left goes out in the last chunk;
 * the end of the stream (docs/behaviour.md, "The end of the output") is
   recognised from every signal the running vLLM gives: an EOS or stop token id
   in the delta, ``max_tokens`` reached, vLLM 0.23+ asking for
@@ -380,7 +382,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         taken = 0
         for event in events:
             if type(event) is ArgumentsDelta:
-                if index is not None and (event.index != index or (header is not None and not final)):
+                if index is not None and (event.index != index or (
+                        header is not None and not final and not vc.HEADER_TAKES_ARGUMENTS)):
                     break
                 index = event.index
                 args.append(event.text)
@@ -388,7 +391,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
                 content.append(event.text)
             elif type(event) is ToolCallStart:
                 if index is not None:
-                    if not final:
+                    if not final and not vc.CALLS_SHARE_A_CHUNK:
                         break
                     tool_calls += self._tool_call(index, header, args, final)
                     args = []
@@ -419,9 +422,11 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         self._sent.append(_SentArgs(header.name))
         self.current_tool_id = index
         self.current_tool_name_sent = True
-        if not final:
+        if not final:  # the header with the arguments decided with it (one entry: see §4 A - C)
+            if text:
+                self._sent[index].parts.append(text)
             return [vc.DeltaToolCall(index=index, id=header.id, type="function",
-                                     function=vc.DeltaFunctionCall(name=header.name, arguments=""))]
+                                     function=vc.DeltaFunctionCall(name=header.name, arguments=text))]
         # The last chunk of the stream: the header goes without "arguments". vLLM <= 0.22 rewrites a
         # finishing chunk whose first tool call has arguments into "the rest of the last call"
         # only, dropping content, other calls and headers; with arguments None it keeps the chunk.
