@@ -10,10 +10,11 @@ or, with the package installed, through the ``vllm.general_plugins`` entry
 point (``--tool-call-parser qwen_xml_safe`` alone; see the README for the
 versions where vLLM loads general plugins in the API server).
 
-This is the only module (with ``_compat``) that touches vLLM: it adapts the
-sans-I/O :class:`~qwen_xml_toolparser.StreamParser` to vLLM's ``ToolParser``
-interface and keeps the bookkeeping vLLM's serving layer reads
-(``prev_tool_call_arr``, ``streamed_args_for_tool``) exact.
+This file only loads and registers the parser, so that its class exists once
+however vLLM loads the plugin (by file path or as the package module). The
+parser is ``_vllm_adapter.QwenXmlSafeToolParser``, which adapts the sans-I/O
+:class:`~qwen_xml_toolparser.StreamParser` to vLLM's ``ToolParser`` interface;
+it and the ``_compat`` modules (and the CLI's ``--vllm``) are the only code that imports vLLM.
 """
 
 from __future__ import annotations
