@@ -102,27 +102,30 @@ def test_one_delta_may_contain_a_complete_tool_call(parser):
 def test_a_close_delta_may_also_contain_the_next_tool_call(parser):
     """vLLM's case: the first call's arguments are complete before ``</tool_call>``; the delta that
     closes it holds the whole next call. Nothing of the first call is left for that chunk, so the
-    next call goes out with it on every version (its header alone on 0.12 - 0.16)."""
+    next call goes out with it on every version but 0.12 - 0.16 (a header alone there)."""
     head, tail = WEATHER[:-len("</tool_call>")], "</tool_call>\n" + AREA
-    views = run(parser, [head, tail, ""])
-    both = [["get_current_weather", WEATHER_ARGS], ["calculate_area", AREA_ARGS]]
-    assert views[0]["calls"] == both[:1]
-    assert views[1]["calls"] == (both if HEADER_TAKES_ARGUMENTS else [both[0], ["calculate_area", ""]])
-    assert views[2]["calls"] == both
+    views = [v["calls"] for v in run(parser, [head, tail, "", ""])]
+    weather, area = ["get_current_weather", WEATHER_ARGS], ["calculate_area", AREA_ARGS]
+    if HEADER_TAKES_ARGUMENTS:
+        assert views == [[weather], [weather, area], [weather, area], [weather, area]]
+    else:  # each header alone, its arguments with the next delta
+        assert views == [[["get_current_weather", ""]], [weather], [weather, ["calculate_area", ""]], [weather, area]]
 
 
 def test_a_delta_that_ends_one_call_s_arguments_may_hold_the_next_call(parser):
     """The delta that decides the first call's last value (``\n</parameter>``) also holds the next
     call: both calls in its chunk on 0.23+; before, the next call waits for the next delta."""
     cut = WEATHER.index("\n</parameter>\n</function>")
-    views = run(parser, [WEATHER[:cut], WEATHER[cut:] + "\n" + AREA, ""], parse=False)
-    both = [["get_current_weather", json.dumps(WEATHER_ARGS)], ["calculate_area", json.dumps(AREA_ARGS)]]
-    assert views[0]["calls"] == [["get_current_weather", '{"city": "Dallas", "state": "TX']]
+    views = [v["calls"] for v in run(parser, [WEATHER[:cut], WEATHER[cut:] + "\n" + AREA, "", ""], parse=False)]
+    partial = ["get_current_weather", '{"city": "Dallas", "state": "TX']
+    weather = ["get_current_weather", json.dumps(WEATHER_ARGS)]
+    area = ["calculate_area", json.dumps(AREA_ARGS)]
     if CALLS_SHARE_A_CHUNK:
-        assert views[1]["calls"] == both
-    else:  # the next call with the next delta
-        assert views[1]["calls"] == both[:1]
-        assert views[2]["calls"] == (both if HEADER_TAKES_ARGUMENTS else [both[0], ["calculate_area", ""]])
+        assert views == [[partial], [weather, area], [weather, area], [weather, area]]
+    elif HEADER_TAKES_ARGUMENTS:  # the next call with the next delta
+        assert views == [[partial], [weather], [weather, area], [weather, area]]
+    else:  # and each header alone
+        assert views == [[["get_current_weather", ""]], [weather], [weather, ["calculate_area", ""]], [weather, area]]
 
 
 def test_several_complete_calls_in_one_delta(parser):
