@@ -38,7 +38,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _compat as vc
+from . import _compat_context as cx
+from . import _compat_grammar as cg
 from ._api import parse
+from ._compat_logging import logger
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
 from ._grammar import declared_parameters, widen_structural_tag
 from ._parser import StreamParser
@@ -46,7 +49,6 @@ from ._parser import StreamParser
 __all__ = ["PARSER_NAME", "QwenXmlSafeToolParser", "register"]
 
 PARSER_NAME = "qwen_xml_safe"
-logger = vc.logger
 
 _EOS_TOKENS = ("<|im_end|>", "<|endoftext|>")
 
@@ -80,7 +82,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
     # in-tree qwen3_coder (docs/grammar.md). Where vLLM applies a structural tag, it is the
     # builtin qwen_3_coder one with call contents the parser reads back exactly.
     structural_tag_model = "qwen_3_coder"
-    supports_required_and_named = vc.SUPPORTS_REQUIRED_AND_NAMED
+    supports_required_and_named = cg.SUPPORTS_REQUIRED_AND_NAMED
     # vLLM 0.26+: pass only the delta (no accumulated previous_text/current_text, which cost
     # O(output) per delta) and call finish_streaming() at the end of the stream.
     engine_based_streaming = True
@@ -101,7 +103,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         self._tokens = 0  # token ids received (current_token_ids is the delta alone on the engine path)
         self._finished = False  # the core has seen the end of the output
         self._passthrough = False  # the rest of the output is content: tool_choice none, or an internal error
-        reasoning = vc.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
+        reasoning = cx.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
         if reasoning is not None:
             self.skip_reasoning_parsing = not reasoning
 
@@ -267,15 +269,15 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         """The grammar for a request: in-tree qwen3_coder's, with the calls' contents widened.
 
         vLLM calls this for tool_choice auto / required / named (0.21+, see
-        ``_compat.STRUCTURAL_TAGS``); None means "no grammar", as in-tree.
+        ``_compat_grammar.STRUCTURAL_TAGS``); None means "no grammar", as in-tree.
         """
-        tag = vc.builtin_structural_tag(self, request, *args, **kwargs)
+        tag = cg.builtin_structural_tag(self, request, *args, **kwargs)
         if tag is None:
             return None
         try:
             tools = [tool.model_dump() if hasattr(tool, "model_dump") else tool for tool in request.tools or ()]
-            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), vc.json_schema_excludes())
-            return vc.structural_tag(widened)
+            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), cg.json_schema_excludes())
+            return cg.structural_tag(widened)
         except Exception:  # never fail a request over the grammar: in-tree's is still valid
             logger.exception("qwen_xml_safe: could not build the structural tag; using the builtin one")
             return tag
@@ -291,14 +293,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         this vLLM would have said there is no reasoning parser.
         """
         if self.skip_reasoning_parsing is None:
-            return vc.tells_no_reasoning_parser()
+            return cx.tells_no_reasoning_parser()
         return not self.skip_reasoning_parsing
 
     def _cut_at_end(self) -> bool:
         """At vLLM's end-of-stream calls: did the token limit end the output?"""
         if self._max_tokens is not None and self._tokens >= self._max_tokens:
             return True
-        return vc.engine_finish_reason() == "length"  # the server's default limit
+        return cx.engine_finish_reason() == "length"  # the server's default limit
 
     def _finish_core(self, cut_off: bool) -> list[Event]:
         """The end of the output: ``cut_off`` when the token limit ended it."""
@@ -332,7 +334,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         tokens are not in ``model_output``, and a generated tokenization may be longer than
         the re-encoded one, so a cut can then go unseen: docs/behaviour.md).
         """
-        reason = vc.engine_finish_reason()
+        reason = cx.engine_finish_reason()
         if reason is not None:
             return reason == "length"
         limit = _token_limit(request)

@@ -152,9 +152,9 @@ def test_structural_tag_is_in_trees_with_widened_calls(runner, case, stream):
 
 
 def _structural_tag_api(runner: Runner) -> Any:
-    from qwen_xml_toolparser import _compat
+    from qwen_xml_toolparser import _compat, _compat_grammar
 
-    if _compat.STRUCTURAL_TAGS != "parser":
+    if _compat_grammar.STRUCTURAL_TAGS != "parser":
         pytest.skip(f"vLLM {runner.serving(PLUGIN).version} asks no parser for a structural tag with a reasoning flag")
     return _compat
 
@@ -177,7 +177,7 @@ def test_get_structural_tag_with_reasoning(runner, case, reasoning):
 ENFORCEMENT_OFF = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from qwen_xml_toolparser import _compat, plugin
+from qwen_xml_toolparser import _compat, _compat_grammar, plugin
 from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 from transformers import AutoTokenizer
 tok = AutoTokenizer.from_pretrained(str(ensure_tokenizer_dir()))
@@ -186,7 +186,7 @@ out, tags = {}, {}
 for name in ("qwen3_coder", "qwen_xml_safe"):
     cls = _compat.ToolParserManager.get_tool_parser(name)
     req = _compat.chat_request(json.loads(sys.argv[2]), tool_choice="required")
-    tag = cls(tok, req.tools).get_structural_tag(req) if _compat.STRUCTURAL_TAGS else None
+    tag = cls(tok, req.tools).get_structural_tag(req) if _compat_grammar.STRUCTURAL_TAGS else None
     tags[name] = tag
     out[name] = [getattr(cls, "supports_required_and_named", True), tag is None]  # <= 0.17: unused (JSON path)
 if tags["qwen3_coder"] is not None:
