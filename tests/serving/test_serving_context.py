@@ -17,7 +17,7 @@ pytest.importorskip("vllm")
 from qwen_xml_toolparser import _compat_context as cx  # noqa: E402
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
 from qxt_support.vllm import version_tuple  # noqa: E402
-from tests.serving.driver import collect  # noqa: E402
+from qxt_support.serving import collect  # noqa: E402
 from tests.serving.test_serving_layer import TOOLS, Runner, _call  # noqa: E402
 
 pytestmark = pytest.mark.serving

@@ -1,6 +1,6 @@
 """What a client receives from vLLM's real OpenAI serving layer (``OpenAIServingChat``).
 
-The engine is scripted (tests/serving/driver.py); everything else is vLLM's own code, so these
+The engine is scripted (qxt_support/serving.py); everything else is vLLM's own code, so these
 tests see the stream-finishing logic of the installed vLLM (research §2.3: ``json.dumps`` +
 ``replace`` up to 0.17, ``replace`` 0.18 - 0.22, prefix remainder 0.23+) and its echo handling
 (§2.4: ``json.loads`` of each echoed ``arguments``).
@@ -36,7 +36,7 @@ pytest.importorskip("vllm")
 
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH, version_tuple  # noqa: E402
-from tests.serving.driver import ScriptedServing, ServingError, collect  # noqa: E402
+from qxt_support.serving import ScriptedServing, ServingError, collect  # noqa: E402
 
 pytestmark = pytest.mark.serving
 
@@ -319,7 +319,7 @@ def test_echo_turn(runner, parser, case, source, request):
 def _emulate(srv: ScriptedServing, parser: str, text: str, chunk: int, merge_eos: bool) -> dict:
     """Feed the same engine outputs to a fresh parser directly and apply qxt_support.vllm.apply_finish."""
     from qxt_support.vllm import TOOL_PARSERS, apply_finish, first_module
-    from tests.serving.driver import engine_outputs
+    from qxt_support.serving import engine_outputs
 
     tp = first_module(*TOOL_PARSERS)
     cls = tp.ToolParserManager.get_tool_parser(parser)

@@ -1,7 +1,7 @@
 """tool_choice auto / required / named and strict tools through vLLM's real serving layer.
 
 The grammar a request gets is read where vLLM hands it to the engine: the ``SamplingParams`` of the
-scripted engine's ``generate()`` (tests/serving/driver.py), for ``qwen_xml_safe`` and for vLLM's
+scripted engine's ``generate()`` (qxt_support/serving.py), for ``qwen_xml_safe`` and for vLLM's
 in-tree ``qwen3_coder`` side by side. Checked on every matrix version:
 
 * the kind of constraint (none, vLLM's JSON format, a structural tag) is the in-tree parser's, per
@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser._grammar import declared_parameters, widen_structural_tag  # noqa: E402
-from tests.serving.driver import ServingError, collect  # noqa: E402
+from qxt_support.serving import ServingError, collect  # noqa: E402
 from qxt_support.vllm import REPO  # noqa: E402
 from tests.serving.test_serving_layer import PLUGIN, Runner  # noqa: E402
 
