@@ -25,6 +25,8 @@ __all__ = [
     "FunctionCall",
     "HEADER_TAKES_ARGUMENTS",
     "MIN_VLLM",
+    "ReasoningParser",
+    "ReasoningParserManager",
     "TOOLS_CALLED_SETS_FINISH_REASON",
     "ToolCall",
     "ToolParser",
@@ -87,6 +89,9 @@ DeltaFunctionCall: Any = _first("DeltaFunctionCall", *_PROTOCOL)
 ExtractedToolCallInformation: Any = _first("ExtractedToolCallInformation", *_PROTOCOL)
 FunctionCall: Any = _first("FunctionCall", *_PROTOCOL)
 ToolCall: Any = _first("ToolCall", *_PROTOCOL)
+# The reasoning-parser API (qwen_xml_toolparser/_vllm_reasoning.py): in vllm.reasoning on every version.
+ReasoningParser: Any = _first("ReasoningParser", "vllm.reasoning")
+ReasoningParserManager: Any = _first("ReasoningParserManager", "vllm.reasoning")
 
 # ToolParser.__init__ gained ``tools`` in vLLM 0.19.
 _BASE_TAKES_TOOLS = "tools" in inspect.signature(ToolParser.__init__).parameters

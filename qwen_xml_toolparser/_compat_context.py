@@ -1,7 +1,8 @@
 """What vLLM's serving layer does not tell a tool parser, found out where it can be.
 
 vLLM gives a tool parser the tokenizer, the tools and the text; not whether a reasoning parser
-runs next to it, nor the engine's finish reason of a non-streaming output. Both are read from the
+runs next to it, nor the engine's finish reason of a non-streaming output; and a reasoning parser
+not always the prompt before the output. These are read from the
 objects of the vLLM code that calls the parser, a few stack frames up; this module is the only
 place that reads frames. Each reading is checked on every version of the CI matrix through the
 real serving layer (tests/serving/test_serving_context.py). When a reading finds nothing (another
@@ -18,7 +19,8 @@ from typing import Any
 from ._compat import ToolParser
 from ._compat_logging import logger
 
-__all__ = ["engine_finish_reason", "reasoning_parser_configured", "tells_no_reasoning_parser"]
+__all__ = ["engine_finish_reason", "engine_prompt_token_ids", "reasoning_parser_configured",
+           "tells_no_reasoning_parser"]
 
 _REPORTED: set[str] = set()  # what was logged as not found, once per process
 
@@ -70,6 +72,28 @@ def engine_finish_reason() -> str | None:
             return reason if isinstance(reason, str) else None
         frame = frame.f_back
     _not_found("the engine's finish reason", "a cut-off is told from the request's max_tokens")
+    return None
+
+
+def engine_prompt_token_ids() -> list[int] | None:
+    """The prompt token ids of the output a reasoning parser is splitting.
+
+    vLLM shows a reasoning parser the prompt before the output only from 0.26 when streaming and
+    0.33 when not; the serving layer that calls it (every version of the matrix) holds the engine's
+    ``RequestOutput`` in a local a few frames up: ``final_res`` (non-streaming) or ``res``
+    (streaming). None when it is not found (another caller).
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(10):
+        if frame is None:
+            break
+        for name in ("final_res", "res"):
+            found = frame.f_locals.get(name)
+            if type(found).__name__ == "RequestOutput" and type(found).__module__.startswith("vllm."):
+                ids = getattr(found, "prompt_token_ids", None)
+                return list(ids) if ids is not None else None
+        frame = frame.f_back
+    _not_found("the request's prompt token ids", "the reasoning parser reads the output alone")
     return None
 
 

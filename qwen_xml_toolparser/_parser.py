@@ -399,6 +399,11 @@ class StreamParser:
         return self._call.writer.closer() if self._call is not None else ""
 
     @property
+    def reading_call(self) -> bool:
+        """Whether the parser is inside a call's markup (its opener was read as one)."""
+        return self._state is not State.CONTENT
+
+    @property
     def unfinished_offset(self) -> int | None:
         """Where the markup of a call starts when the output ended before its header did.
 

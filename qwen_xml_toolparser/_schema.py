@@ -336,9 +336,10 @@ class ValueType:
 
 
 class FunctionSchema:
-    """Parameter types of one function, computed once per parameter name."""
+    """Parameter types of one function, computed once per parameter name, and its required
+    parameters (``required``: the names listed there, in order)."""
 
-    __slots__ = ("name", "_params", "_resolver", "_cache")
+    __slots__ = ("name", "required", "_params", "_resolver", "_cache")
 
     def __init__(self, name: str, parameters: Any, budget: Budget | None = None) -> None:
         self.name = name
@@ -347,6 +348,9 @@ class FunctionSchema:
         resolved = self._resolver.deref(root)
         props = resolved.get("properties") if isinstance(resolved, Mapping) else None
         self._params: Mapping[str, Any] = props if isinstance(props, Mapping) else {}
+        required = resolved.get("required") if isinstance(resolved, Mapping) else None
+        self.required: tuple[str, ...] = tuple(
+            dict.fromkeys(k for k in required if isinstance(k, str))) if isinstance(required, list) else ()
         self._cache: dict[str, ValueType] = {}
 
     def declares(self, param: str) -> bool:
