@@ -56,7 +56,7 @@ for _p in (REPO, REPO / "scripts" / "e2e"):
         sys.path.insert(0, str(_p))
 
 from qxt_support.equality import strict_equal
-from tests.e2e.scripted import TOOLS, tool_call
+from qxt_support.scripted import TOOLS, tool_call
 
 KINDS = (("write", 35), ("parallel", 25), ("text", 25), ("disconnect", 15))
 WORDS = ("alpha", "beta", "path", "C:\\Users\\dev", "<tag/>", "'q'", '"dq"', "é", "✓", "你好", "👋", "{x: [1]}", "\\n")

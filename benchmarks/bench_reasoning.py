@@ -108,16 +108,15 @@ def main(argv=None) -> int:
     import vllm
     from vllm.parser.parser_manager import ParserManager
 
-    from qwen_xml_toolparser._compat import ToolParserManager
+    from qwen_xml_toolparser._compat import ToolParserManager, chat_request
     from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
     from qxt_support.vllm import get_tokenizer
-    from tests.support.vllm_driver import make_request
 
     tok = get_tokenizer(ensure_tokenizer_dir())
     ToolParserManager.import_tool_parser(str(PLUGIN_PATH))  # registers both parsers
     classes = {name: ParserManager.get_parser(tool_parser_name=OURS, reasoning_parser_name=name,
                                               enable_auto_tools=True) for name in (OURS, QWEN3)}
-    request = make_request(TOOLS)
+    request = chat_request(TOOLS, tool_choice="auto")
     prompt_ids = tok.encode(PROMPT, add_special_tokens=False)
     sizes = [int(s) for s in args.sizes.split(",")]
     cases = [(size, *w) for size in sizes for w in workloads(size)]

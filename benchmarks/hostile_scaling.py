@@ -1,6 +1,6 @@
 """Time per character of the core parser on hostile output shapes, and the worst schema time (issue 14).
 
-For every shape of tests/hostile_shapes.py and every size (10k / 100k / 1M / 10M characters):
+For every shape of qxt_support/hostile_shapes.py and every size (10k / 100k / 1M / 10M characters):
 the sans-I/O ``StreamParser`` fed the whole output as one delta (what ``parse()`` and a
 non-streaming request do) and streamed in deltas of 1-16 characters (deterministic sizes; the
 pieces are cut outside the timer). Reported: ns per character (best of ``--repeats``), and the
@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from qwen_xml_toolparser import StreamParser, parse
 from qwen_xml_toolparser._schema import MAX_WORK
-from tests.hostile_shapes import SHAPES, TOOLS, deltas, random_hostile_schema, shape
+from qxt_support.hostile_shapes import SHAPES, TOOLS, deltas, random_hostile_schema, shape
 
 SIZES = (10_000, 100_000, 1_000_000, 10_000_000)
 

@@ -17,6 +17,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from qwen_xml_toolparser._versions import serving_generation, version_tuple  # noqa: E402  (stdlib only)
+
+FINISHING = {  # docs/compat-notes.md §4
+    "A": "A: `json.dumps` + replace; replaces the last delta",
+    "B": "B: `json.dumps` + replace; keeps id/name",
+    "C": "C: str as-is + replace; keeps id/name",
+    "D": "D: `get_remaining_unstreamed_args()`",
+}
 START, END = "<!-- compat-table:start -->", "<!-- compat-table:end -->"
 
 
@@ -29,30 +38,15 @@ def versions() -> list[tuple[str, str]]:
     return out
 
 
-def vt(v: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in v.split(".")[:3])
-
-
 def facts(v: str) -> tuple[str, str]:
-    t = vt(v)
-    if t < (0, 13):
-        tp = "`vllm.entrypoints.openai.tool_parsers`"
-    else:
-        tp = "`vllm.tool_parsers`"
-    if t < (0, 14):
-        fin = "A: `json.dumps` + replace; replaces the last delta"
-    elif t < (0, 17):
-        fin = "B: `json.dumps` + replace; keeps id/name"
-    elif t < (0, 23):
-        fin = "C: str as-is + replace; keeps id/name"
-    else:
-        fin = "D: `get_remaining_unstreamed_args()`"
-    return tp, fin
+    t = version_tuple(v)
+    tp = "`vllm.entrypoints.openai.tool_parsers`" if t < (0, 13) else "`vllm.tool_parsers`"
+    return tp, FINISHING[serving_generation(t)]
 
 
 def tool_choice(v: str) -> str:
     """What guarantees a call for tool_choice required / named (docs/grammar.md, measured per version)."""
-    t = vt(v)
+    t = version_tuple(v)
     if t < (0, 21):
         return "vLLM's JSON format (guided JSON, parsed by vLLM), as in-tree"
     if t < (0, 26):
@@ -69,7 +63,7 @@ def reasoning(v: str) -> str:
     """How the reasoning parser qwen_xml_safe loads, and whether drafts are decided (docs/contract.md §8;
     read in each version's wheel: the --reasoning-parser-plugin flag, the --reasoning-parser choices,
     the engine-based reasoning hooks; the reasoning tests run on 0.10.2 - 0.34.0, docs/compat-notes.md §8)."""
-    t = vt(v)
+    t = version_tuple(v)
     if t < (0, 12):
         return ("installed package only (entry point: `--reasoning-parser` choices are fixed before a "
                 "plugin file loads); a call in open reasoning ends it at once")

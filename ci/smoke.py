@@ -103,7 +103,7 @@ def main() -> None:
         import asyncio
         import json
 
-        from tests.serving.driver import ScriptedServing
+        from qxt_support.serving import ScriptedServing
 
         srv = ScriptedServing(tool_parser="qwen3_coder")
         t0 = step(f"serving driver built ({srv.generation})", t0)

@@ -5,11 +5,12 @@
 #                             layer NAME-<key> on VERSION's base instead of vLLM (ci/sglang.sh)
 #
 # Recipe (one line of ci/matrix.txt per version), in two layers:
-#   base-<group>     torch 2.13.0 through ci/install-torch.sh (the CPU build where pip can get one: its
-#                    configured sources, else PyTorch's CPU index; else the index's torch, on Linux
-#                    x86-64 a CUDA build, which runs on the CPU too), then the group's import-level
-#                    dependency list (ci/vllm-<group>.txt) and ci/test.txt under the group's
-#                    constraints file. Shared by every version of the group.
+#   base-<group>     torch (ci/torch-version.sh: 2.13.0, or the group list's own `torch==X` line)
+#                    through ci/install-torch.sh (the CPU build where pip can get one: its configured
+#                    sources, else PyTorch's CPU index; else the index's torch, on Linux x86-64 a
+#                    CUDA build, which runs on the CPU too), then the group's import-level dependency
+#                    list (ci/vllm-<group>.txt) and ci/test.txt under the group's constraints file.
+#                    Shared by every version of the group.
 #   vllm-<VERSION>   a venv without pip whose site-packages has a .pth that adds the base's
 #                    site-packages (after its own), plus `pip install --no-deps vllm==VERSION <extras>`
 #                    (no CUDA torch, no triton) and the repository (`pip install --no-deps -e`).
@@ -55,6 +56,7 @@ group=${reqs%.txt}
 group=${group#vllm-}
 reqs="$here/$reqs"
 cons="$here/$cons"
+torch=$(bash "$here/torch-version.sh" "$reqs")
 pyver=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 base_key=$( { echo "recipe $RECIPE python $pyver"; cat "$reqs" "$cons" "$here/test.txt"; } | sha256sum | cut -c1-12)
 base="$cache/venvs/base-$group-$base_key"
@@ -104,8 +106,8 @@ if [ ! -f "$base/.complete" ] || [ -n "${QXT_VENV_REBUILD:-}" ]; then
   rm -rf "$base"
   t0=$SECONDS
   "$python" -m venv "$base"
-  torch_step "$base" 2.13.0
-  step "$base" -c "$cons" -c <(echo torch==2.13.0) -r "$reqs" -r "$here/test.txt"
+  torch_step "$base" "$torch"
+  step "$base" -c "$cons" -c <(echo "torch==$torch") -r "$reqs" -r "$here/test.txt"
   printf '%4d s  total (base %s)\n' $((SECONDS - t0)) "$group" | tee -a "$base/.build-times" >&2
   touch "$base/.complete"
   prune "base-$group" "$(basename "$base")"

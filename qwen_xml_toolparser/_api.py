@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._events import ArgumentsDelta, ContentDelta, ToolCallEnd, ToolCallStart
-from ._parser import StreamParser, _default_id, not_text_error
+from ._parser import StreamParser, new_call_id, not_text_error
 from ._schema import function_schemas
 
 __all__ = ["ParseResult", "ToolCall", "parse"]
@@ -35,7 +35,7 @@ def parse(
     text: str,
     tools: Iterable[Any] | None = None,
     *,
-    id_factory: Callable[[], str] = _default_id,
+    id_factory: Callable[[], str] = new_call_id,
     cut_off: bool | Callable[[], bool] = False,
     drop_think: bool = False,
 ) -> ParseResult:

@@ -37,9 +37,9 @@ from itertools import pairwise
 from typing import Any
 
 from ._scanner import JsonNesting
-from ._schema import Resolver, ValueType, value_type
+from ._schema import Resolver, ValueType
 
-__all__ = ["NonStringPrefix", "coerce", "coerce_json_value", "could_be_non_string", "read_json_object"]
+__all__ = ["NonStringPrefix", "coerce", "coerce_json_value", "read_json_object"]
 
 logger = logging.getLogger("qwen_xml_toolparser")
 
@@ -385,12 +385,6 @@ class NonStringPrefix:
         return False
 
 
-def could_be_non_string(prefix: str, vt: ValueType) -> bool:
-    """One-shot form of :class:`NonStringPrefix`."""
-    tracker = NonStringPrefix(vt)
-    return tracker.feed(prefix)
-
-
 # ── nested values ─────────────────────────────────────────────────────────────
 
 
@@ -398,7 +392,7 @@ def coerce_json_value(value: Any, schema: Any, resolver: Resolver, depth: int = 
     """Coerce an already-parsed JSON value (e.g. a Hermes-style call argument) by its schema."""
     if schema is None or depth > MAX_NESTING:
         return value
-    vt = value_type(schema, resolver)
+    vt = resolver.value_type(schema)
     if isinstance(value, str):
         if vt.types and "string" not in vt.types:
             converted = _read(value, vt)

@@ -11,8 +11,8 @@ one that the parser reads back exactly:
   (:data:`VALUE_EXCLUDES`; docs/behaviour.md "Values"), rendered
   ``<parameter=KEY>\nVALUE\n</parameter>\n`` as the chat template does, so the parser returns
   VALUE exactly. ``</parameter>`` itself may stand anywhere in a value. (An exact automaton of
-  "no viable closer" is expressible in xgrammar's EBNF but took 12-16 s to compile per tool
-  set on this machine, against 0.04 s for this: docs/grammar.md);
+  "no viable closer" is expressible in xgrammar's EBNF but compiles hundreds of times slower
+  per tool set: measured in docs/grammar.md);
 * a strict tool (its arguments pinned to the schema) gets its properties in declared order,
   required ones mandatory; non-string values are JSON text that the parser's coercion turns
   into the same value; schemas this module does not decompose keep xgrammar's own
@@ -39,10 +39,12 @@ from typing import Any
 
 from . import _scanner as sc
 
-__all__ = ["CALL_BEGIN", "CALL_END", "VALUE_EXCLUDES", "call_content", "free_value", "widen_structural_tag"]
+__all__ = ["CALL_BEGIN", "CALL_TAG_END", "VALUE_EXCLUDES", "call_content", "free_value", "widen_structural_tag"]
 
 CALL_BEGIN = "<tool_call>\n" + sc.FUNCTION_START  # + NAME + ">\n"
-CALL_END = sc.FUNCTION_END + "\n" + sc.CALL_END
+# How a call ends in the structural tag, `</function>\n</tool_call>` (``_scanner.CALL_END`` is the
+# `</tool_call>` alone).
+CALL_TAG_END = sc.FUNCTION_END + "\n" + sc.CALL_END
 PARAM_END = "\n" + sc.PARAM_END + "\n"
 CALL_SEPARATOR = "\n"  # between two calls, as the templates write them
 # Whitespace xgrammar may put in a row where it renders a value itself (JSON between tokens, the
@@ -237,7 +239,7 @@ def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any], json_exc
             pinned = schema is not True
             content = call_content(schema if pinned else tools.get(name), pinned, json_excludes)
             if content is not None:
-                return {**node, "content": content, "end": CALL_END}
+                return {**node, "content": content, "end": CALL_TAG_END}
             return {**node, "content": _qwen_xml(schema)}
         if node.get("type") == "triggered_tags" and node.get("at_least_one") and node.get("tags") and all(
                 isinstance(tag, dict) and _is_call(tag) for tag in node["tags"]):
@@ -256,7 +258,7 @@ def _is_call(node: Mapping[str, Any]) -> bool:
         isinstance(begin, str) and begin.startswith(CALL_BEGIN) and begin.endswith(">\n")
         and isinstance(content, Mapping) and content.get("type") == "json_schema"
         and content.get("style") == "qwen_xml"
-        and isinstance(end, str) and end.strip() == CALL_END
+        and isinstance(end, str) and end.strip() == CALL_TAG_END
     )
 
 

@@ -149,7 +149,7 @@ _TYPED = ValueMode.TYPED
 _DISCARD = ValueMode.DISCARD
 
 
-def _default_id() -> str:
+def new_call_id() -> str:
     return "call_" + uuid.uuid4().hex[:24]
 
 
@@ -293,7 +293,7 @@ class StreamParser:
         self,
         tools: Iterable[Any] | None = None,
         *,
-        id_factory: Callable[[], str] = _default_id,
+        id_factory: Callable[[], str] = new_call_id,
         drop_think: bool = False,
     ) -> None:
         self._drop_think = drop_think

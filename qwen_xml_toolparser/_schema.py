@@ -311,10 +311,6 @@ class ValueType:
     def is_string_only(self) -> bool:
         return not self.types or self.types == {"string"}
 
-    def subschemas(self) -> Iterable[Mapping[str, Any]]:
-        """The schema and its (dereferenced) union/intersection branches."""
-        return self.branches
-
     def property_schema(self, key: str) -> Any:
         additional = None
         for branch in self.branches:
@@ -337,10 +333,6 @@ class ValueType:
             if isinstance(items, list) and position < len(items):  # draft-4 tuple form
                 return items[position]
         return None
-
-
-def value_type(schema: Any, resolver: Resolver) -> ValueType:
-    return resolver.value_type(schema)
 
 
 class FunctionSchema:

@@ -47,7 +47,7 @@ from sglang.srt.function_call.function_call_parser import FunctionCallParser
 
 from ._api import ParseResult, parse
 from ._events import ArgumentsDelta, ContentDelta, ToolCallStart
-from ._grammar import CALL_BEGIN, CALL_END, declared_parameters, widen_structural_tag
+from ._grammar import CALL_BEGIN, CALL_TAG_END, declared_parameters, widen_structural_tag
 from ._parser import StreamParser
 
 __all__ = ["PARSER_NAME", "QwenXmlSafeDetector", "register"]
@@ -201,7 +201,7 @@ class QwenXmlSafeDetector(BaseFormatDetector):  # type: ignore[misc]
 
     def structure_info(self) -> _GetInfoFunc:
         """Begin / end of one call (SGLang's legacy structural tag, used when xgrammar has no model tag)."""
-        return lambda name: StructureInfo(begin=f"{CALL_BEGIN}{name}>\n", end=CALL_END, trigger="<tool_call>")
+        return lambda name: StructureInfo(begin=f"{CALL_BEGIN}{name}>\n", end=CALL_TAG_END, trigger="<tool_call>")
 
     def get_structural_tag_name(self) -> str:
         return "qwen_3_coder"

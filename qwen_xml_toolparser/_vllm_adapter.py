@@ -5,11 +5,13 @@ output) or ``extract_tool_calls_streaming`` (once per generated delta). The
 adapter feeds only ``delta_text`` to the core (never re-scans
 ``current_text``) and turns the core's events into ``DeltaMessage`` objects:
 
-* one call per chunk: a call's first chunk carries ``index``, ``id``,
-  ``type`` and ``name`` with ``arguments: ""``; later chunks carry ``index``
-  and ``arguments`` only. Events that do not fit the current chunk wait for
-  the next one (except at the end of the stream, where everything left goes
-  out in the last chunk);
+* what a delta decided goes out in that delta's chunk (docs/contract.md §2, "Delta
+  shape"): a call's first entry carries ``index``, ``id``, ``type`` and ``name``
+  with the arguments decided so far; later entries carry ``index`` and
+  ``arguments`` only. Where the serving layer cannot take that
+  (docs/compat-notes.md §4: a header's arguments on 0.12 - 0.16, a second call
+  in a chunk before 0.23) the rest waits for the next chunk, and at the end of
+  the stream everything left goes out in the last chunk;
 * the end of the stream (docs/behaviour.md, "The end of the output") is
   recognised from every signal the running vLLM gives: an EOS or stop token id
   in the delta, ``max_tokens`` reached, vLLM 0.23+ asking for
@@ -36,7 +38,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import _compat as vc
+from . import _compat_context as cx
+from . import _compat_grammar as cg
 from ._api import parse
+from ._compat_logging import logger
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
 from ._grammar import declared_parameters, widen_structural_tag
 from ._parser import StreamParser
@@ -44,7 +49,6 @@ from ._parser import StreamParser
 __all__ = ["PARSER_NAME", "QwenXmlSafeToolParser", "register"]
 
 PARSER_NAME = "qwen_xml_safe"
-logger = vc.logger
 
 _EOS_TOKENS = ("<|im_end|>", "<|endoftext|>")
 
@@ -78,7 +82,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
     # in-tree qwen3_coder (docs/grammar.md). Where vLLM applies a structural tag, it is the
     # builtin qwen_3_coder one with call contents the parser reads back exactly.
     structural_tag_model = "qwen_3_coder"
-    supports_required_and_named = vc.SUPPORTS_REQUIRED_AND_NAMED
+    supports_required_and_named = cg.SUPPORTS_REQUIRED_AND_NAMED
     # vLLM 0.26+: pass only the delta (no accumulated previous_text/current_text, which cost
     # O(output) per delta) and call finish_streaming() at the end of the stream.
     engine_based_streaming = True
@@ -99,7 +103,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         self._tokens = 0  # token ids received (current_token_ids is the delta alone on the engine path)
         self._finished = False  # the core has seen the end of the output
         self._passthrough = False  # the rest of the output is content: tool_choice none, or an internal error
-        reasoning = vc.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
+        reasoning = cx.reasoning_parser_configured()  # vLLM 0.31+ also tell: skip_reasoning_parsing
         if reasoning is not None:
             self.skip_reasoning_parsing = not reasoning
 
@@ -265,15 +269,15 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         """The grammar for a request: in-tree qwen3_coder's, with the calls' contents widened.
 
         vLLM calls this for tool_choice auto / required / named (0.21+, see
-        ``_compat.STRUCTURAL_TAGS``); None means "no grammar", as in-tree.
+        ``_compat_grammar.STRUCTURAL_TAGS``); None means "no grammar", as in-tree.
         """
-        tag = vc.builtin_structural_tag(self, request, *args, **kwargs)
+        tag = cg.builtin_structural_tag(self, request, *args, **kwargs)
         if tag is None:
             return None
         try:
             tools = [tool.model_dump() if hasattr(tool, "model_dump") else tool for tool in request.tools or ()]
-            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), vc.json_schema_excludes())
-            return vc.structural_tag(widened)
+            widened = widen_structural_tag(tag.model_dump(), declared_parameters(tools), cg.json_schema_excludes())
+            return cg.structural_tag(widened)
         except Exception:  # never fail a request over the grammar: in-tree's is still valid
             logger.exception("qwen_xml_safe: could not build the structural tag; using the builtin one")
             return tag
@@ -289,14 +293,14 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         this vLLM would have said there is no reasoning parser.
         """
         if self.skip_reasoning_parsing is None:
-            return vc.tells_no_reasoning_parser()
+            return cx.tells_no_reasoning_parser()
         return not self.skip_reasoning_parsing
 
     def _cut_at_end(self) -> bool:
         """At vLLM's end-of-stream calls: did the token limit end the output?"""
         if self._max_tokens is not None and self._tokens >= self._max_tokens:
             return True
-        return vc.engine_finish_reason() == "length"  # the server's default limit
+        return cx.engine_finish_reason() == "length"  # the server's default limit
 
     def _finish_core(self, cut_off: bool) -> list[Event]:
         """The end of the output: ``cut_off`` when the token limit ended it."""
@@ -330,7 +334,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         tokens are not in ``model_output``, and a generated tokenization may be longer than
         the re-encoded one, so a cut can then go unseen: docs/behaviour.md).
         """
-        reason = vc.engine_finish_reason()
+        reason = cx.engine_finish_reason()
         if reason is not None:
             return reason == "length"
         limit = _token_limit(request)
@@ -380,7 +384,8 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         taken = 0
         for event in events:
             if type(event) is ArgumentsDelta:
-                if index is not None and (event.index != index or (header is not None and not final)):
+                if index is not None and (event.index != index or (
+                        header is not None and not final and not vc.HEADER_TAKES_ARGUMENTS)):
                     break
                 index = event.index
                 args.append(event.text)
@@ -388,7 +393,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
                 content.append(event.text)
             elif type(event) is ToolCallStart:
                 if index is not None:
-                    if not final:
+                    if not final and not vc.CALLS_SHARE_A_CHUNK:
                         break
                     tool_calls += self._tool_call(index, header, args, final)
                     args = []
@@ -419,9 +424,11 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         self._sent.append(_SentArgs(header.name))
         self.current_tool_id = index
         self.current_tool_name_sent = True
-        if not final:
+        if not final:  # the header with the arguments decided with it (one entry: see §4 A - C)
+            if text:
+                self._sent[index].parts.append(text)
             return [vc.DeltaToolCall(index=index, id=header.id, type="function",
-                                     function=vc.DeltaFunctionCall(name=header.name, arguments=""))]
+                                     function=vc.DeltaFunctionCall(name=header.name, arguments=text))]
         # The last chunk of the stream: the header goes without "arguments". vLLM <= 0.22 rewrites a
         # finishing chunk whose first tool call has arguments into "the rest of the last call"
         # only, dropping content, other calls and headers; with arguments None it keeps the chunk.

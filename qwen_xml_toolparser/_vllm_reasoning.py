@@ -29,15 +29,15 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import _compat as vc
+from . import _compat_context as cx
 from ._api import parse
+from ._compat_logging import logger
 from ._events import ContentDelta
 from ._reasoning import ReasoningDelta, ReasoningSplitter, SplitEvent
 from ._scanner import THINK_END, THINK_START
 from ._vllm_adapter import PARSER_NAME, QwenXmlSafeToolParser, _tool_call_id
 
 __all__ = ["HOLDS_CALLS", "QwenXmlSafeReasoningParser", "register_reasoning_parser"]
-
-logger = vc.logger
 
 HOLDS_CALLS: bool = hasattr(vc.ReasoningParser, "has_engine_confirmed_reasoning_end")
 """vLLM 0.26+: the serving layer lets a reasoning parser decide when reasoning ends and tells it
@@ -209,7 +209,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         0.33): read from the serving layer's engine output, so that every version and both modes
         start the output the same way."""
         if self._prompt is None:
-            prompt = vc.engine_prompt_token_ids()
+            prompt = cx.engine_prompt_token_ids()
             if prompt is not None:
                 self._prompt = self._think_state(prompt)
 
@@ -346,7 +346,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
             return _message(reasoning, content)
         try:
             result = parse(content, tools, id_factory=_tool_call_id, drop_think=True,
-                           cut_off=lambda: vc.engine_finish_reason() == "length")
+                           cut_off=lambda: cx.engine_finish_reason() == "length")
         except Exception:  # never fail a request over a parser bug: the held text as content
             logger.exception("qwen_xml_safe reasoning parser: internal error reading the held calls")
             return _message(reasoning, content)

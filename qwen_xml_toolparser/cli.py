@@ -6,10 +6,10 @@ Without ``--stream`` it prints the tool calls and content, as a non-streaming
 response would carry them. With ``--stream`` it prints every delta (one JSON
 object per line), then the reassembled result.
 
-By default the output goes through the core parser (no vLLM: well under a
-second). ``--vllm`` sends it through the real plugin instead: vLLM's
-``ToolParserManager``, its protocol classes, and each delta as vLLM would send
-it; that takes 10-60 s per call, nearly all of it importing vLLM. The tool
+By default the output goes through the core parser (no vLLM). ``--vllm`` sends
+it through the real plugin instead: vLLM's ``ToolParserManager``, its protocol
+classes, and each delta as vLLM would send it; that is much slower, nearly all
+of it importing vLLM. The tool
 calls and their ``arguments`` text are the same either way (the plugin emits
 the core's output); the ``--stream`` lines differ in form (core events vs
 vLLM ``DeltaMessage`` JSON). ``--tokenizer DIR`` (a Hugging Face tokenizer
@@ -188,7 +188,7 @@ def _print_result(content: str | None, calls: Calls) -> None:
 
 
 def _run_vllm(text: str, tools: list[Any], stream: bool, tokenizer_dir: str | None) -> tuple[str | None, Calls]:
-    print(f"({PROG}: importing vLLM for --vllm; this takes 10-60 s)", file=sys.stderr, flush=True)
+    print(f"({PROG}: importing vLLM for --vllm, which is slow)", file=sys.stderr, flush=True)
     # vLLM's own logging setup prints INFO lines on stdout, which is the CLI's JSON: leave logging
     # unconfigured instead (its warnings and errors still reach stderr).
     os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")
@@ -260,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("parse", help="parse a raw model output file",
                        description="Parse a raw model output. Default: the core (fast, no vLLM); "
-                                   "--vllm: through vLLM and the qwen_xml_safe plugin (10-60 s, importing vLLM).")
+                                   "--vllm: through vLLM and the qwen_xml_safe plugin (slow: it imports vLLM).")
     p.add_argument("file", help="raw model output, UTF-8 text ('-' for stdin)")
     p.add_argument("--tools", help="JSON file with the request's tools (a list, or {'tools': [...]}); "
                                    "without it every value stays a string")
@@ -268,7 +268,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="Hugging Face tokenizer directory for real token boundaries")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--vllm", action="store_true",
-                      help="go through vLLM's ToolParserManager and the real plugin (10-60 s: importing vLLM)")
+                      help="go through vLLM's ToolParserManager and the real plugin (slow: it imports vLLM)")
     mode.add_argument("--core", action="store_true", help="use the core parser, no vLLM (the default)")
     return ap
 

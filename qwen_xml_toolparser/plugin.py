@@ -16,7 +16,9 @@ It registers the tool parser (``_vllm_adapter``: the sans-I/O
 :class:`~qwen_xml_toolparser.StreamParser` behind vLLM's ``ToolParser``, with the
 bookkeeping vLLM's serving layer reads kept exact) and the reasoning parser
 (``_vllm_reasoning``: the reasoning / content split of docs/contract.md §8 behind
-vLLM's ``ReasoningParser``), both named ``qwen_xml_safe``.
+vLLM's ``ReasoningParser``), both named ``qwen_xml_safe``, so that each class exists once however
+vLLM loads the plugin (by file path or as the package module). Those two, the ``_compat`` modules
+and the CLI's ``--vllm`` are the only code that imports vLLM.
 """
 
 from __future__ import annotations

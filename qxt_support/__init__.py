@@ -4,7 +4,15 @@
 * ``qxt_support.vllm``: finding vLLM's modules and symbols on every supported version, and what
   vLLM's serving layer does with a tool parser's last delta (the four generations of
   docs/compat-notes.md §4);
-* ``qxt_support.equality``: type-strict equality of JSON values.
+* ``qxt_support.equality``: type-strict equality of JSON values;
+* ``qxt_support.serving``: vLLM's real ``OpenAIServingChat`` with a scripted engine (tests/serving,
+  ci/smoke.py);
+* ``qxt_support.scripted``: scripting what the tiny e2e model says, and reading the replies
+  (tests/e2e, benchmarks/bench_load.py);
+* ``qxt_support.hostile_shapes``: adversarial output shapes (tests/test_hostile.py, test_fuzz.py,
+  benchmarks/hostile_scaling.py).
+
+Nothing outside ``tests/`` imports from ``tests/``.
 
 The parser core (``qwen_xml_toolparser``) never imports from here; ``qxt_support.vllm`` reuses
 the package's own vLLM lookup (``qwen_xml_toolparser._compat``).

@@ -31,6 +31,7 @@ from types import ModuleType
 from typing import Any
 
 import qxt_support  # noqa: F401  (offline environment defaults)
+from qwen_xml_toolparser import _versions
 
 REPO = Path(__file__).resolve().parents[1]
 PLUGIN_PATH = REPO / "qwen_xml_toolparser" / "plugin.py"
@@ -70,10 +71,11 @@ def symbol(name: str, *modules: str) -> Any:
     return _first(name, *modules)
 
 
-def version_tuple() -> tuple[int, ...]:
+def version_tuple() -> tuple[int, int, int]:
+    """The installed vLLM's version, read as the plugin reads it (``qwen_xml_toolparser._versions``)."""
     import vllm
 
-    return tuple(int(x) for x in vllm.__version__.split("+")[0].split(".")[:3] if x.isdigit())
+    return _versions.version_tuple(vllm.__version__)
 
 
 def get_tokenizer(directory: str | Path) -> Any:
@@ -82,14 +84,8 @@ def get_tokenizer(directory: str | Path) -> Any:
 
 
 def finish_generation(version: tuple[int, ...] | None = None) -> str:
-    v = version or version_tuple()
-    if v < (0, 14):
-        return "A"
-    if v < (0, 17):
-        return "B"
-    if v < (0, 23):
-        return "C"
-    return "D"
+    """The stream-finishing generation (A - D) of ``version``, default the installed vLLM."""
+    return _versions.serving_generation(version or version_tuple())
 
 
 def remaining_args(tool_parser: Any, delta_message: Any, version: tuple[int, ...] | None = None) -> tuple[int, str]:

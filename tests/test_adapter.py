@@ -194,7 +194,7 @@ def test_unrecognised_end_still_closes_the_call(parser_cls, last):
 def test_drift_recoveries_are_lines_in_vllms_log():
     """docs/drift.md: each recovery is logged once at INFO. Under vLLM's own logging setup (what
     `vllm serve` has) the package's records must reach vLLM's handler, which prints to stdout; the
-    package's logger is not under `vllm`, so without _compat.route_logs_to_vllm they would not."""
+    package's logger is not under `vllm`, so without _compat_logging.route_logs_to_vllm they would not."""
     code = (
         "import logging\n"
         "from qwen_xml_toolparser import _compat as vc\n"

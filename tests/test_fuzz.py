@@ -50,7 +50,7 @@ import unicodedata
 import pytest
 
 from qwen_xml_toolparser import ArgumentsDelta, ContentDelta, StreamParser, ToolCallEnd, ToolCallStart, parse
-from tests.hostile_shapes import random_hostile_schema
+from qxt_support.hostile_shapes import random_hostile_schema
 from tests.support import gen, runs
 from tests.support.invariants import stream_problems, whole_problems
 from tests.support.runs import THOROUGH

@@ -1,6 +1,6 @@
 """Hostile input (issue 14): schemas, output shapes and API misuse from outside.
 
-* Scaling: every shape of tests/hostile_shapes.py at 10k .. 1M characters, as one
+* Scaling: every shape of qxt_support/hostile_shapes.py at 10k .. 1M characters, as one
   delta and streamed in 1-16-character deltas; the work per character (characters
   copied into the parser's state and state steps, counted by CountingParser, not
   timed) must not grow with the size. 1M streamed only with QXT_THOROUGH=1.
@@ -23,7 +23,7 @@ from qwen_xml_toolparser import ArgumentsDelta, StreamParser, parse
 from qwen_xml_toolparser._coerce import MAX_INT_DIGITS, MAX_JSON_DEPTH, NonStringPrefix, coerce
 from qwen_xml_toolparser._schema import MAX_TOTAL_WORK, MAX_WORK, FunctionSchema, Resolver, ValueType, function_schemas
 from tests.core.helpers import check, stream
-from tests.hostile_shapes import REASONING_SHAPES, SHAPES, measure, measure_reasoning, random_hostile_schema
+from qxt_support.hostile_shapes import REASONING_SHAPES, SHAPES, measure, measure_reasoning, random_hostile_schema
 
 THOROUGH = os.environ.get("QXT_THOROUGH", "") not in ("", "0")
 
@@ -109,7 +109,7 @@ def test_counting_splitter_sees_quadratic_copying(monkeypatch):
 
 def test_counting_parser_sees_quadratic_copying():
     """The instrument itself: a parser that re-accumulates held text is caught."""
-    from tests.hostile_shapes import TOOLS, CountingParser, deltas, shape
+    from qxt_support.hostile_shapes import TOOLS, CountingParser, deltas, shape
 
     class Accumulating(CountingParser):
         def feed(self, text):

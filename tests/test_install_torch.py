@@ -107,3 +107,19 @@ def test_index_torch_when_the_cpu_index_is_unreachable(python, stock_env):
                             "is not reachable (")
     assert "CUDA build" in second and "it runs on the CPU" in second and f"PIP_EXTRA_INDEX_URL={unreachable}" in second
 
+
+
+def test_each_group_installs_the_torch_its_constraints_were_locked_with():
+    """ci/torch-version.sh (read by ci/venv.sh and ci/lock.sh) gives each group of ci/matrix.txt the torch
+    its constraints file pins: 2.13.0 unless the group's list names one (0.34: 2.14.1)."""
+    groups = {tuple(line.split()[1:3]) for line in (REPO / "ci" / "matrix.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    seen = {}
+    for reqs, cons in sorted(groups):
+        version = subprocess.run(["bash", str(REPO / "ci" / "torch-version.sh"), str(REPO / "ci" / reqs)],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        pinned = [line.split("==", 1)[1].split("+")[0] for line in (REPO / "ci" / cons).read_text().splitlines()
+                  if line.startswith("torch==")]
+        assert pinned == [version], (reqs, cons, version, pinned)
+        seen[reqs] = version
+    assert seen["vllm-0.20-0.33.txt"] == "2.13.0" and seen["vllm-0.34.txt"] == "2.14.1"

@@ -81,7 +81,7 @@ def composed(**kwargs):
 
 def stream(parser, text: str, prompt: str, eos: bool = True, chunk: int = 1) -> dict:
     """Drive ``parse_delta`` as the serving layer does, at the tokenizer's boundaries."""
-    from tests.serving.driver import engine_outputs
+    from qxt_support.serving import engine_outputs
 
     request = make_request(TOOLS)
     outputs = engine_outputs(tokenizer(), text, chunk, merge_eos=False, eos=eos)

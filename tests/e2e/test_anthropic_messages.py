@@ -17,7 +17,7 @@ import json
 import pytest
 
 from tests.e2e.anthropic_scripted import CLAUDE_CODE_TOOLS, SERVE_2, non_blank, says, stream
-from tests.e2e.scripted import tool_call
+from qxt_support.scripted import tool_call
 
 pytestmark = pytest.mark.e2e
 

@@ -23,7 +23,7 @@ import pytest
 import stack
 
 from tests.e2e.anthropic_scripted import SERVE_2
-from tests.e2e.scripted import TOOLS, reply_of_stream, tool_call
+from qxt_support.scripted import TOOLS, reply_of_stream, tool_call
 
 pytestmark = pytest.mark.e2e
 

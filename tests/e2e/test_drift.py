@@ -9,7 +9,7 @@ import time
 
 import pytest
 import stack
-from tests.e2e.scripted import reply_of, reply_of_stream, says
+from qxt_support.scripted import reply_of, reply_of_stream, says
 
 pytestmark = pytest.mark.e2e
 

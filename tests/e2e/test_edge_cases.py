@@ -7,7 +7,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from tests.e2e.scripted import (TOOLS, forced_output, function_tool, reply_of, reply_of_stream, says,
+from qxt_support.scripted import (TOOLS, forced_output, function_tool, reply_of, reply_of_stream, says,
                                 tool_call)
 
 pytestmark = pytest.mark.e2e

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import stack
-from tests.e2e.scripted import TOOLS, reply_of_stream, says, tool_call
+from qxt_support.scripted import TOOLS, reply_of_stream, says, tool_call
 
 pytestmark = pytest.mark.e2e
 

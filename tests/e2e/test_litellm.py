@@ -9,7 +9,7 @@ Both of the example's routes are used: ``qwen3-coder`` (LiteLLM's hosted_vllm pr
 from __future__ import annotations
 
 import pytest
-from tests.e2e.scripted import TOOLS, forced_output, reply_of, reply_of_stream, says, tool_call
+from qxt_support.scripted import TOOLS, forced_output, reply_of, reply_of_stream, says, tool_call
 
 pytestmark = pytest.mark.e2e
 

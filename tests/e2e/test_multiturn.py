@@ -12,7 +12,7 @@ import json
 
 import pytest
 import stack
-from tests.e2e.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, says, tool_call
+from qxt_support.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, says, tool_call
 from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
 pytestmark = pytest.mark.e2e

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 import stack
-from tests.e2e.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, says, tool_call
+from qxt_support.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, says, tool_call
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.anthropic_scripted import CLAUDE_CODE_TOOLS, non_blank, says, stream
-from tests.e2e.scripted import tool_call
+from qxt_support.scripted import tool_call
 from tests.e2e.test_anthropic_messages import BASH, TODOS, check_tool_uses
 from tests.e2e.test_reasoning import REASONING_ARGS
 

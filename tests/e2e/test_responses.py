@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.e2e.scripted import SPELLINGS, TOOLS, forced_output, tool_call
+from qxt_support.scripted import SPELLINGS, TOOLS, forced_output, tool_call
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,7 @@
 """The end of the output through vLLM's real serving layer (issue 11, docs/behaviour.md
 "The end of the output"): what a client sees, finish_reason included, on the installed vLLM.
 
-The engine is scripted (tests/serving/driver.py). Endings:
+The engine is scripted (qxt_support/serving.py). Endings:
 
 * ``eos``: the model emits ``<|im_end|>`` (vLLM's default one token per output, EOS alone);
 * ``stop-string``: a client stop string matched: the engine finishes with ``finish_reason="stop"``
@@ -23,8 +23,8 @@ pytest.importorskip("vllm")
 
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
 from qxt_support.vllm import version_tuple as vllm_version  # noqa: E402
-from tests.serving import driver as drv  # noqa: E402
-from tests.serving.driver import ScriptedServing, ServingError, collect  # noqa: E402
+from qxt_support import serving as drv  # noqa: E402
+from qxt_support.serving import ScriptedServing, ServingError, collect  # noqa: E402
 from tests.serving.test_serving_layer import TOOLS, Runner, _call, _describe  # noqa: E402
 
 pytestmark = pytest.mark.serving

@@ -23,7 +23,7 @@ pytest.importorskip("vllm")
 from qxt_support.reasoning_shapes import SHAPES, TOOLS, Shape, call  # noqa: E402
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH, version_tuple  # noqa: E402
-from tests.serving.driver import CHAT_TEMPLATE, ScriptedServing, collect  # noqa: E402
+from qxt_support.serving import CHAT_TEMPLATE, ScriptedServing, collect  # noqa: E402
 from tests.serving.test_serving_layer import Runner  # noqa: E402
 
 pytestmark = pytest.mark.serving

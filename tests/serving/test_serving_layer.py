@@ -1,6 +1,6 @@
 """What a client receives from vLLM's real OpenAI serving layer (``OpenAIServingChat``).
 
-The engine is scripted (tests/serving/driver.py); everything else is vLLM's own code, so these
+The engine is scripted (qxt_support/serving.py); everything else is vLLM's own code, so these
 tests see the stream-finishing logic of the installed vLLM (research §2.3: ``json.dumps`` +
 ``replace`` up to 0.17, ``replace`` 0.18 - 0.22, prefix remainder 0.23+) and its echo handling
 (§2.4: ``json.loads`` of each echoed ``arguments``).
@@ -35,8 +35,8 @@ import pytest
 pytest.importorskip("vllm")
 
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN  # noqa: E402
-from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
-from tests.serving.driver import ScriptedServing, ServingError, collect  # noqa: E402
+from qxt_support.vllm import PLUGIN_PATH, version_tuple  # noqa: E402
+from qxt_support.serving import ScriptedServing, ServingError, collect  # noqa: E402
 
 pytestmark = pytest.mark.serving
 
@@ -249,6 +249,30 @@ def test_plain_text_is_content(runner, parser):
     assert not resp["choices"][0]["message"].get("tool_calls")
 
 
+@pytest.mark.parametrize("case", ["single", "parallel"])
+def test_decided_output_goes_out_before_the_end(runner, case):
+    """The whole output in one engine output, the EOS alone after it: what the client has before
+    the finishing chunk is everything that output decided, as far as this vLLM's serving layer
+    takes it (docs/compat-notes.md §4): every call on 0.23+; before, the first call (a second call
+    of a chunk waits: a stop string can make any chunk the last, which A - C rewrite), and on
+    0.12 - 0.16 its header alone (their /v1/messages drops arguments sent with a header)."""
+    srv = runner.serving(PLUGIN)
+    text, expected_calls, expected_content = CASES[case]
+    chunks = runner.run(srv.stream(text, tools=TOOLS, chunk=100000, merge_eos=False))
+    before = collect([c for c in chunks if not any(ch.get("finish_reason") for ch in c.get("choices", []))])
+    got = [(c["name"][0], json.loads("".join(c["arguments"])) if c["arguments"] else "") for c in before["calls"]]
+    v = version_tuple()
+    if v >= (0, 23):
+        want = expected_calls
+    elif (0, 12) <= v < (0, 17):
+        want = [(expected_calls[0][0], "")]
+    else:
+        want = expected_calls[:1]
+    assert [list(c) for c in got] == [list(c) for c in want], _describe(chunks)
+    assert before["content"].strip() == expected_content
+    _check_stream(PLUGIN, chunks, runner.run(srv.complete(text, tools=TOOLS)), expected_calls, expected_content)
+
+
 def _rendered(value) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -295,7 +319,7 @@ def test_echo_turn(runner, parser, case, source, request):
 def _emulate(srv: ScriptedServing, parser: str, text: str, chunk: int, merge_eos: bool) -> dict:
     """Feed the same engine outputs to a fresh parser directly and apply qxt_support.vllm.apply_finish."""
     from qxt_support.vllm import TOOL_PARSERS, apply_finish, first_module
-    from tests.serving.driver import engine_outputs
+    from qxt_support.serving import engine_outputs
 
     tp = first_module(*TOOL_PARSERS)
     cls = tp.ToolParserManager.get_tool_parser(parser)

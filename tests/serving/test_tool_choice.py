@@ -1,7 +1,7 @@
 """tool_choice auto / required / named and strict tools through vLLM's real serving layer.
 
 The grammar a request gets is read where vLLM hands it to the engine: the ``SamplingParams`` of the
-scripted engine's ``generate()`` (tests/serving/driver.py), for ``qwen_xml_safe`` and for vLLM's
+scripted engine's ``generate()`` (qxt_support/serving.py), for ``qwen_xml_safe`` and for vLLM's
 in-tree ``qwen3_coder`` side by side. Checked on every matrix version:
 
 * the kind of constraint (none, vLLM's JSON format, a structural tag) is the in-tree parser's, per
@@ -25,7 +25,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser._grammar import declared_parameters, widen_structural_tag  # noqa: E402
-from tests.serving.driver import ServingError, collect  # noqa: E402
+from qxt_support.serving import ServingError, collect  # noqa: E402
 from qxt_support.vllm import REPO  # noqa: E402
 from tests.serving.test_serving_layer import PLUGIN, Runner  # noqa: E402
 
@@ -156,9 +156,9 @@ def test_structural_tag_is_in_trees_with_widened_calls(runner, case, stream):
 
 
 def _structural_tag_api(runner: Runner) -> Any:
-    from qwen_xml_toolparser import _compat
+    from qwen_xml_toolparser import _compat, _compat_grammar
 
-    if _compat.STRUCTURAL_TAGS != "parser":
+    if _compat_grammar.STRUCTURAL_TAGS != "parser":
         pytest.skip(f"vLLM {runner.serving(PLUGIN).version} asks no parser for a structural tag with a reasoning flag")
     return _compat
 
@@ -181,7 +181,7 @@ def test_get_structural_tag_with_reasoning(runner, case, reasoning):
 ENFORCEMENT_OFF = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-from qwen_xml_toolparser import _compat, plugin
+from qwen_xml_toolparser import _compat, _compat_grammar, plugin
 from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 from transformers import AutoTokenizer
 tok = AutoTokenizer.from_pretrained(str(ensure_tokenizer_dir()))
@@ -190,7 +190,7 @@ out, tags = {}, {}
 for name in ("qwen3_coder", "qwen_xml_safe"):
     cls = _compat.ToolParserManager.get_tool_parser(name)
     req = _compat.chat_request(json.loads(sys.argv[2]), tool_choice="required")
-    tag = cls(tok, req.tools).get_structural_tag(req) if _compat.STRUCTURAL_TAGS else None
+    tag = cls(tok, req.tools).get_structural_tag(req) if _compat_grammar.STRUCTURAL_TAGS else None
     tags[name] = tag
     out[name] = [getattr(cls, "supports_required_and_named", True), tag is None]  # <= 0.17: unused (JSON path)
 if tags["qwen3_coder"] is not None:
@@ -256,7 +256,7 @@ def test_forced_call_cut_before_its_required_parameters(runner, case, stream):
         if stream:
             reply = collect(runner.run(srv.stream(CUT_HEADER, **kw)))
         else:
-            from tests.serving.driver import _dump
+            from qxt_support.serving import _dump
 
             res = _dump(runner.run(srv.serving.create_chat_completion(srv.request(None, stream=False, **kw))))
             if "choices" not in res:

@@ -7,7 +7,7 @@ Checked for every run:
 
 * the delta-shape rules of vLLM's test reconstructor and contract §2 (enforced while
   streaming by ``vllm_driver.Reconstructor``: content or tool calls in each
-  DeltaMessage, one call per chunk except the finished one, id / type / name once
+  DeltaMessage, one call per chunk except the finished one before vLLM 0.23, id / type / name once
   and first, sequential indices, unique ids);
 * every call's ``arguments`` (streamed and non-streamed) is canonical
   ``json.dumps(obj, ensure_ascii=False)`` of a JSON object;
