@@ -137,9 +137,11 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         if self._splitter is not None or self._passthrough:
             return self._ended()
         # The last turn closed its think block, or opened none and the output did not open one
-        # either (vLLM then constrains from the next token).
-        state = self._think_state(input_ids)
-        if state in ("open", "unknown"):  # from the next step on, vLLM 0.34 asks by token id
+        # either (vLLM then constrains from the next token). vLLM asks again only while the
+        # answer was "open": then the step's ids alone decide (no reading back to <think> each
+        # step); vLLM 0.34 asks by token id from then on.
+        state = self._think_state(list(delta_ids) if self._gate_open else input_ids)
+        if state in ("open", "unknown"):
             self._gate_open = True
         return state in ("closed", "none")
 

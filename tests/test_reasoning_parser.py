@@ -228,12 +228,19 @@ def test_structured_outputs_gate():
     """The engine's own instance (no split) answers from the prompt and the output so far: the
     grammar of a forced call applies after </think>, or from the start when the turn opened no
     think block and the output does not open one."""
+    def first(input_ids, delta_ids):  # one instance per request, as the engine has
+        return QwenXmlSafeReasoningParser(tokenizer()).is_reasoning_end_streaming(input_ids, delta_ids)
+
+    assert not first(ids(THINK_PROMPT + "still thinking"), ids("thinking"))
+    assert first(ids(THINK_PROMPT + "done</think>"), ids("</think>"))
+    assert first(ids(PLAIN_PROMPT + "Sure"), ids("Sure"))
+    assert not first(ids(PLAIN_PROMPT + "<think>hm"), ids("hm"))
+    assert not first(ids("output alone"), ids("alone"))
+    # asked again while the reasoning is open (vLLM asks only then): the step's ids decide
     parser = QwenXmlSafeReasoningParser(tokenizer())
-    assert not parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "still thinking"), ids("thinking"))
-    assert parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "done</think>"), ids("</think>"))
-    assert parser.is_reasoning_end_streaming(ids(PLAIN_PROMPT + "Sure"), ids("Sure"))
-    assert not parser.is_reasoning_end_streaming(ids(PLAIN_PROMPT + "<think>hm"), ids("hm"))
-    assert not parser.is_reasoning_end_streaming(ids("output alone"), ids("alone"))
+    assert not parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "a"), ids("a"))
+    assert not parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "a b"), ids(" b"))
+    assert parser.is_reasoning_end_streaming(ids(THINK_PROMPT + "a b</think>"), ids("</think>"))
 
 
 def test_held_call_at_a_stream_end_without_eos(monkeypatch):
