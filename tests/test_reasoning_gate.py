@@ -171,8 +171,6 @@ def test_token_id_gate_declared_on_0_34(monkeypatch):
     assert run.terminated and len(asked) == 1
 
 
-@pytest.mark.skipif(version_tuple() < (0, 34), reason="vLLM 0.33's gate asks the in-tree qwen3 by token id too, "
-                    "but its behaviour there is measured on 0.34 only")
 def test_vllm_qwen3_ends_reasoning_at_a_mention():
     """Why ours declares no implicit end: vLLM's qwen3 declares <tool_call>, so the grammar starts
     at a mention inside the reasoning and the rest of the reasoning is refused."""
