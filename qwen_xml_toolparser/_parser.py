@@ -23,11 +23,13 @@ state only through ``_goto``, which allows exactly the transitions of
 equal)::
 
     content        -> call_header    "<tool_call><function=", a bare "<function=NAME>", a drifted "<parameter=TOOL>"
-    content        -> json_body      "<tool_call>" + "{"
+    content        -> json_body      "<tool_call>" + "{", or a drifted opener followed by JSON arguments
+    content        -> function_body  a drifted opener naming a declared tool (docs/drift.md): ToolCallStart
     call_header    -> function_body  NAME read: ToolCallStart, "{"
     call_header    -> content        no usable NAME (the markup is content), or the output ends in it
     function_body  -> param_header   "<parameter="
-    function_body  -> after_function "</function>" (or a drifted "</function…>"): "}", ToolCallEnd
+    function_body  -> value          a drifted <parameter name=KEY> header (docs/drift.md)
+    function_body  -> after_function "</function>" (or "</function…>", "</invoke>"): "}", ToolCallEnd
     function_body  -> content        "</tool_call>", "<tool_call>" or "<function=": the call ends
     param_header   -> value          NAME read
     param_header   -> function_body  not a header, or the output ends in it
@@ -36,7 +38,7 @@ equal)::
     value          -> after_function a viable "</function>" (no "</parameter>"): the call ends
     value          -> content        a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends
     after_function -> content        whitespace and an optional "</tool_call>" read
-    json_body      -> json_tail      the top-level JSON object closes (once a call start was seen in the body)
+    json_body      -> json_tail      the top-level JSON object closes (a call start was seen in it, or drift)
     json_body      -> content        "</tool_call>" or the end: the call (or the text as content) is emitted
     json_tail      -> content        "</tool_call>", "<tool_call>" or "<function=": the call is emitted
     json_tail      -> json_body      other text: the body goes on to "</tool_call>"
@@ -55,14 +57,17 @@ delta, whatever the length of the output, of a value or of the delta.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
 
+from . import _drift as dr
 from . import _scanner as sc
 from ._coerce import NonStringPrefix, coerce, coerce_json_value
+from ._drift import Shape
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
 from ._fences import Fences
 from ._hermes import BODY_ENDS, JsonBody, json_call
@@ -79,8 +84,7 @@ _THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
-_DOUBLED = "function="  # <function=function=NAME>, <parameter=function=NAME>
-_STRAY_STEMS = ("</function", "</parameter")  # with drifted forms, e.g. </function_invocation>
+_CONTENT_STOP = re.compile(r'<|\{(?:"|\Z)')  # with tools: "{" may open a drifted JSON head (docs/drift.md)
 
 
 class State(enum.Enum):
@@ -102,11 +106,13 @@ _S = State
 TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.CONTENT, _S.CALL_HEADER,
      '"<tool_call><function=", a bare "<function=NAME>", a drifted "<parameter=TOOL>"'),
-    (_S.CONTENT, _S.JSON_BODY, '"<tool_call>" + "{"'),
+    (_S.CONTENT, _S.JSON_BODY, '"<tool_call>" + "{", or a drifted opener followed by JSON arguments'),
+    (_S.CONTENT, _S.FUNCTION_BODY, "a drifted opener naming a declared tool (docs/drift.md): ToolCallStart"),
     (_S.CALL_HEADER, _S.FUNCTION_BODY, 'NAME read: ToolCallStart, "{"'),
     (_S.CALL_HEADER, _S.CONTENT, "no usable NAME (the markup is content), or the output ends in it"),
     (_S.FUNCTION_BODY, _S.PARAM_HEADER, '"<parameter="'),
-    (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or a drifted "</function…>"): "}", ToolCallEnd'),
+    (_S.FUNCTION_BODY, _S.VALUE, "a drifted <parameter name=KEY> header (docs/drift.md)"),
+    (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or "</function…>", "</invoke>"): "}", ToolCallEnd'),
     (_S.FUNCTION_BODY, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call ends'),
     (_S.PARAM_HEADER, _S.VALUE, "NAME read"),
     (_S.PARAM_HEADER, _S.FUNCTION_BODY, "not a header, or the output ends in it"),
@@ -116,7 +122,7 @@ TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.VALUE, _S.AFTER_FUNCTION, 'a viable "</function>" (no "</parameter>"): the call ends'),
     (_S.VALUE, _S.CONTENT, 'a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends'),
     (_S.AFTER_FUNCTION, _S.CONTENT, 'whitespace and an optional "</tool_call>" read'),
-    (_S.JSON_BODY, _S.JSON_TAIL, "the top-level JSON object closes (once a call start was seen in the body)"),
+    (_S.JSON_BODY, _S.JSON_TAIL, "the top-level JSON object closes (a call start was seen in it, or drift)"),
     (_S.JSON_BODY, _S.CONTENT, '"</tool_call>" or the end: the call (or the text as content) is emitted'),
     (_S.JSON_TAIL, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call is emitted'),
     (_S.JSON_TAIL, _S.JSON_BODY, 'other text: the body goes on to "</tool_call>"'),
@@ -183,7 +189,7 @@ class _Text:
 
 
 class _Call:
-    __slots__ = ("index", "name", "schema", "args", "given", "writer")
+    __slots__ = ("attr", "index", "name", "schema", "args", "given", "writer")
 
     def __init__(self, index: int, name: str, schema: FunctionSchema) -> None:
         self.index = index
@@ -192,6 +198,7 @@ class _Call:
         self.args: dict[str, Any] = {}
         self.given: set[str] = set()  # parameter names seen, kept or not
         self.writer = ArgumentsWriter()
+        self.attr = False  # drifted attribute markup (<parameter name="KEY">, </invoke>) may go on
 
     def arguments(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, _Text) else v for k, v in self.args.items()}
@@ -300,6 +307,7 @@ class StreamParser:
         # </think> is matched either way: it ends any fence (content unless drop_think).
         self._content_markers = _CONTENT_MARKERS + (_THINK_MARKERS if drop_think else (sc.THINK_END,))
         self._schemas = function_schemas(tools)
+        self._names_tool = dr.names_tool(self._schemas)
         if self._schemas:  # <parameter=TOOL> may open a call (docs/drift.md)
             self._content_markers += (sc.PARAM_START,)
         self._new_id = id_factory
@@ -323,6 +331,11 @@ class StreamParser:
         self._block_head = ""  # markup consumed before the call header completed
         self._drifted_opener = False  # the call header follows a <parameter=TOOL> opener
         self._unfinished: int | None = None
+        # drift (docs/drift.md)
+        self._bol = True  # the next content character starts a line (or follows a call)
+        self._wrapper_end = ""  # the closer of the wrapper a drifted call opened with (</tool_use>)
+        self._results = 0  # depth of made-up tool results (<tool_response>, ...) in the content
+        self._misses: dict[dr.Miss, None] = {}  # call-like markup kept as content, logged at the end
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
         self._value: _Value | None = None  # the value being read (in state VALUE)
@@ -379,6 +392,7 @@ class StreamParser:
         if self._ws_held and not self._after_call:
             out.append(ContentDelta("".join(self._ws_held)))
         self._drop_ws()
+        dr.missed(self._misses)
         return out
 
     @property
@@ -432,6 +446,9 @@ class StreamParser:
     def _content(self, text: str) -> None:
         """Emit content, dropping whitespace next to calls."""
         self._fences.feed(text)
+        line = text.rstrip(" \t")
+        if line:
+            self._bol = line[-1] == "\n"
         if self._after_call:
             text = text.lstrip(_WS)
             if not text:
@@ -476,6 +493,7 @@ class StreamParser:
         self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
         self._after_call = True
+        self._bol = True
         self._call_end_seen = False
 
     def _open_call(self, head: int, drifted: bool = False, read: str = "") -> None:
@@ -489,18 +507,65 @@ class StreamParser:
 
     # ── drift (docs/drift.md) ────────────────────────────────────────────────
 
-    @staticmethod
-    def _recovered(shape: str) -> None:
-        logger.info("drift recovered: %s", shape)
+    def _miss(self, miss: dr.Miss) -> None:
+        self._misses[miss] = None
 
-    def _tool_named(self, name: str) -> tuple[str, bool] | None:
-        """The declared tool ``name`` names, and whether through a doubled ``function=`` prefix."""
-        if name in self._schemas:
-            return name, False
-        if name.startswith(_DOUBLED):
-            tool = name[len(_DOUBLED) :].strip()
-            if tool in self._schemas:
-                return tool, True
+    def _drift_open(self, opener: dr.Opener) -> bool:
+        """A drifted opener read from ``_pos`` (docs/drift.md): the call to its tool starts."""
+        buf, start = self._buf, self._pos
+        self._block_offset = self._here() - self._ws_len
+        self._pos = opener.end
+        if opener.kind is dr.Kind.XML:
+            dr.recovered(opener.shape)
+            self._start_call(opener.name)
+            call = self._call
+            assert call is not None
+            call.attr = opener.attr
+            self._goto(State.FUNCTION_BODY)
+            return True
+        self._block_head = buf[start : opener.end]
+        body = self._json = JsonBody()
+        body.shape = opener.shape
+        body.watch = False
+        body.nesting = sc.JsonNesting(stop_at_close=True)
+        if opener.kind is not dr.Kind.HERMES:
+            body.prefix = '{"name": ' + json.dumps(opener.name) + ', "arguments": '
+            if opener.kind is dr.Kind.ARGS_CLOSED:  # the text closes the head's "{" itself
+                body.nesting.feed(body.prefix, 0, len(body.prefix))
+            else:
+                body.suffix = "}"
+        self._goto(State.JSON_BODY)
+        return True
+
+    def _drift_at(self, final: bool) -> bool | sc._NeedMore | None:
+        """In content, at a line start: a made-up result's tag or a drifted opener at ``_pos``."""
+        buf, p = self._buf, self._pos
+        if buf[p] == "<":
+            tag = dr.result_tag(buf, p, final)
+            if tag is sc.NEED_MORE:
+                return sc.NEED_MORE
+            if tag is not None:
+                self._results = max(0, self._results + tag[0])
+                return self._literal(buf[p : tag[1]])
+        if self._results:
+            return None
+        at, wrapper_end = p, ""
+        wrapper = dr.wrapper(buf, p, final)
+        if wrapper is sc.NEED_MORE:
+            return sc.NEED_MORE
+        if wrapper is not None:
+            at, wrapper_end = wrapper
+        opener = dr.opener(buf, at, final, self._schemas)
+        if opener is sc.NEED_MORE:
+            return sc.NEED_MORE
+        if isinstance(opener, dr.Opener):
+            if wrapper_end and not opener.attr:
+                return None  # <tool_use> and <function_calls> wrap attribute openers only
+            if wrapper_end:
+                self._wrapper_end = wrapper_end
+            return self._drift_open(opener)
+        if opener is not None:
+            self._miss(opener)
         return None
 
     def _opens_call(self, name: str) -> bool:
@@ -514,6 +579,10 @@ class StreamParser:
         schema = call.schema
         return schema is not _NOT_SCHEMA and not schema.declares(name) and self._names_tool(name)
 
+    def _attr_key(self, buf: str, pos: int, final: bool) -> str | sc._NeedMore | None:
+        tag = dr.attr_param(buf, pos, final)
+        return tag if tag is sc.NEED_MORE or tag is None else tag.key
+
     def _tool_opener(self, pos: int, final: bool) -> bool | sc._NeedMore:
         """In content: is ``_buf[pos:]`` (just after ``<parameter=``) a drifted call opener
         ``TOOL>`` followed by a call's markup?"""
@@ -522,20 +591,17 @@ class StreamParser:
             return sc.NEED_MORE
         return header is not None and sc.drifted_opener(self._buf, header, final, self._names_tool)
 
-    def _names_tool(self, name: str) -> bool:
-        return self._tool_named(name) is not None
-
     def _stray_closer(self, final: bool) -> bool | sc._NeedMore:
         """Right after a call: read a closer of it at ``_pos`` (``</tool_call>``, ``</function>``, ...)."""
         buf, p = self._buf, self._pos
         undecided = False
-        for stem in _STRAY_STEMS:
+        for stem in dr.STRAY_STEMS:
             end = sc.closing_tag_end(buf, p, stem, final, partial_at_end=False)
             if end is sc.NEED_MORE:
                 undecided = True
             elif end is not None:
                 self._pos = end
-                self._recovered("stray-closer")
+                dr.recovered(Shape.STRAY_CLOSER)
                 return True
         found = sc.match_tag(buf, p, sc.CALL_END, final)
         if found is sc.NEED_MORE or undecided:
@@ -543,7 +609,7 @@ class StreamParser:
         if found:
             self._consume(len(sc.CALL_END))
             if self._call_end_seen:
-                self._recovered("stray-closer")
+                dr.recovered(Shape.STRAY_CLOSER)
             self._call_end_seen = True  # a bare call's own </tool_call> (the Qwen3-Coder-30B habit)
         return found
 
@@ -556,7 +622,31 @@ class StreamParser:
         n = len(buf)
         if p == n:
             return False
-        lt = buf.find("<", p)
+        if self._after_call:  # whitespace (dropped) and mangled closers right after a call
+            k = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
+            if k > p:
+                return self._literal(buf[p:k])
+            if self._wrapper_end and buf[p] == "<":
+                found = sc.match_tag(buf, p, self._wrapper_end, final)
+                if found is sc.NEED_MORE:
+                    return False
+                if found:  # the wrapper's own closer: dropped like a call's </tool_call>
+                    self._pos += len(self._wrapper_end)
+                    self._wrapper_end = ""
+                    return True
+            if buf[p] != "<" or buf.startswith("</tool", p):
+                end = dr.residue(buf, p, final)
+                if end is sc.NEED_MORE:
+                    return False
+                if end is not None:
+                    self._pos = end
+                    dr.recovered(Shape.CLOSER_RESIDUE)
+                    return True
+        if self._schemas:
+            found_stop = _CONTENT_STOP.search(buf, p)
+            lt = found_stop.start() if found_stop is not None else -1
+        else:
+            lt = buf.find("<", p)
         if lt < 0:
             self._content(buf[p:] if p else buf)
             self._consume(n - p)
@@ -565,6 +655,14 @@ class StreamParser:
             self._content(buf[p:lt])
             self._consume(lt - p)
             return True
+        if buf[p] == "{":  # with tools only: a drifted JSON head at a line start?
+            if self._bol and not self._fences.inside:
+                drift = self._drift_at(final)
+                if drift is sc.NEED_MORE:
+                    return False
+                if drift:
+                    return True
+            return self._literal("{")
         if self._fences.inside:
             # A fence never crosses </think>: the reasoning ends there whatever it contained.
             found = sc.match_tag(buf, p, sc.THINK_END, final)
@@ -579,12 +677,22 @@ class StreamParser:
                 return False
             if stray:
                 return True
+        if self._schemas and self._bol:
+            drift = self._drift_at(final)
+            if drift is sc.NEED_MORE:
+                return False
+            if drift:
+                return True
         for marker in self._content_markers:
             found = sc.match_tag(buf, p, marker, final)
             if found is sc.NEED_MORE:
                 return False
             if found:
                 return self._content_marker(marker, final)
+        if buf.startswith("</function", p):
+            self._miss(dr.Miss.UNOPENED_FUNCTION_END)
+        elif self._bol and buf.startswith(sc.PARAM_START, p):
+            self._miss(dr.Miss.PARAMETER_OUTSIDE_CALL)
         return self._literal("<")
 
     def _literal(self, text: str) -> bool:
@@ -615,8 +723,14 @@ class StreamParser:
             limit = min(len(buf), p + sc.MAX_GAP)
             while k < limit and buf[k] in _WS:
                 k += 1
+            if self._schemas and not self._results:
+                drift = dr.opener(buf, k, final, self._schemas)
+                if drift is sc.NEED_MORE:
+                    return False
+                if isinstance(drift, dr.Opener):
+                    return self._drift_open(drift)
             follow = next((f for f in (sc.FUNCTION_START, "{") if buf.startswith(f, k)), None)
-            if follow is None and self._schemas and buf.startswith(sc.PARAM_START, k):
+            if follow is None and self._schemas and not self._results and buf.startswith(sc.PARAM_START, k):
                 opener = self._tool_opener(k + len(sc.PARAM_START), final)
                 if opener is sc.NEED_MORE:
                     return False
@@ -644,12 +758,14 @@ class StreamParser:
             self._open_call(k + len(follow) - p, drifted=follow == sc.PARAM_START)
             return True
         if marker == sc.PARAM_START:  # <parameter=TOOL> as the opener of a call to TOOL (drift)
-            opener = self._tool_opener(p + len(marker), final)
+            opener = self._tool_opener(p + len(marker), final) if not self._results else False
             if opener is sc.NEED_MORE:
                 return False
             if opener:
                 self._open_call(len(marker), drifted=True)
                 return True
+            if self._bol:
+                self._miss(dr.Miss.PARAMETER_OUTSIDE_CALL)
             return self._literal(marker)
         # A bare <function=NAME>: a call only if a parameter or </function> follows.
         header = sc.match_name(buf, p + len(marker), final)
@@ -682,13 +798,13 @@ class StreamParser:
             return True
         name, _, end = header
         self._consume(end - p)
-        shape = "parameter-as-function" if self._drifted_opener else None
+        shape = Shape.PARAMETER_AS_FUNCTION if self._drifted_opener else None
         self._drifted_opener = False
-        tool = self._tool_named(name)
+        tool = dr.tool_named(name, self._schemas)
         if tool is not None and tool[1]:
-            name, shape = tool[0], "doubled-prefix"
+            name, shape = tool[0], Shape.DOUBLED_PREFIX
         if shape is not None:
-            self._recovered(shape)
+            dr.recovered(shape)
         self._start_call(name)
         self._goto(State.FUNCTION_BODY)
         return True
@@ -737,6 +853,25 @@ class StreamParser:
                 self._end_call()
                 self._goto(State.CONTENT)
             return True
+        call = self._call
+        assert call is not None
+        if buf[p] == "<" and call.schema is not _NOT_SCHEMA:  # <parameter name="KEY">, </invoke> (drift)
+            tag = dr.body_tag(buf, p, final)
+            if tag is sc.NEED_MORE:
+                return False
+            if tag is not None:
+                self._pos = tag.end
+                if tag.key is None:
+                    self._end_call()
+                    self._goto(State.AFTER_FUNCTION)
+                    return True
+                if not call.attr:
+                    dr.recovered(Shape.ATTRIBUTE_PARAMETER)
+                    call.attr = True
+                value = self._value = _Value(call, tag.key)
+                self._args(value.open())
+                self._goto(State.VALUE)
+                return True
         # Text that is not markup inside a function body is not content: drop it.
         nxt = buf.find("<", p + 1)
         dropped = (len(buf) if nxt < 0 else nxt) - p
@@ -800,7 +935,7 @@ class StreamParser:
                 if p + 1 < len(buf) and buf[p + 1] not in " \t\r\n<":
                     p += 1
                     self._pos = p
-                    self._recovered("value-on-opener-line")
+                    dr.recovered(Shape.VALUE_ON_OPENER_LINE)
             value.at_start = False
         n = len(buf)
         pos = p
@@ -829,7 +964,8 @@ class StreamParser:
                 return False
             line_start = buf[lt - 1] == "\n" if lt > p else (value.empty and lt == p)
             closer = sc.value_closer(
-                buf, lt, line_start, final, self._implicit_param, self._opens_call if self._schemas else None
+                buf, lt, line_start, final, self._implicit_param, self._opens_call if self._schemas else None,
+                self._attr_key if value.call.attr else None,
             )
             if closer is None:
                 pos = lt + 1
@@ -911,6 +1047,14 @@ class StreamParser:
         """After a Hermes body's JSON object: its </tool_call>, or a next call without one."""
         buf, p = self._buf, self._pos
         k = _WS_RUN.match(buf, p, min(len(buf), p + sc.MAX_GAP)).end()  # type: ignore[union-attr]
+        if self._json.shape is not None:  # a drifted frame's JSON: done, with its </function> if any
+            found = sc.followed_by(buf, k, (sc.FUNCTION_END,), final, end_ok=False)
+            if found is sc.NEED_MORE:
+                return False
+            if found and self._json.shape is Shape.HERMES_UNDER_FUNCTION:
+                self._pos = k + len(sc.FUNCTION_END)
+            self._json_body_done("")
+            return True
         follows = sc.followed_by(buf, k, BODY_ENDS, final, end_ok=False)
         if follows is sc.NEED_MORE:
             return False
@@ -926,9 +1070,19 @@ class StreamParser:
 
     def _json_body_done(self, closer: str) -> None:
         """Emit the Hermes call whose body has been read (or its text as content)."""
-        body = self._json.take()  # the next body gets a new JsonBody where it starts
+        json_body = self._json
+        body = json_body.take()  # the next body gets a new JsonBody where it starts
         self._goto(State.CONTENT)
-        call = json_call(body, self._schemas)
+        shape = json_body.shape
+        if shape is None:
+            call = json_call(body, self._schemas)
+        else:  # a drifted frame (docs/drift.md): a call to a declared tool, or its text as content
+            text = json_body.prefix + body + json_body.suffix
+            call = json_call(text, self._schemas)
+            if call is None and json_body.prefix and not json_body.suffix:
+                call = json_call(text + "}", self._schemas)
+            if call is not None and call[0] not in self._schemas:
+                call = None
         if call is None:
             raw = self._block_head + body + closer
             self._block_head = ""
@@ -936,8 +1090,10 @@ class StreamParser:
             self._content(raw)
             return
         name, arguments, drifted = call
-        if drifted:
-            self._recovered("fused-json")
+        if shape is not None:
+            dr.recovered(shape)
+        elif drifted:
+            dr.recovered(Shape.FUSED_JSON)
         self._start_call(name)
         current = self._call
         assert current is not None

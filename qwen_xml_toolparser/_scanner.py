@@ -170,6 +170,17 @@ CALL = "call"  # </tool_call> without </parameter> and </function>
 NEXT_PARAM = "next_param"  # a new <parameter=NAME> line without </parameter>
 
 
+PARAM_ATTR: Final = "<parameter name="  # drifted attribute markup (docs/drift.md)
+INVOKE_END: Final = "</invoke"
+AFTER_INVOKE_END = (*AFTER_FUNCTION_END, "<invoke name=", "<function name=")
+_STEMS: Final = (("</parameter", PARAM, AFTER_PARAM_END), ("</function", FUNCTION, AFTER_FUNCTION_END))
+_STEMS_ATTR: Final = (
+    ("</parameter", PARAM, (*AFTER_PARAM_END, PARAM_ATTR, INVOKE_END)),
+    ("</function", FUNCTION, AFTER_FUNCTION_END),
+    (INVOKE_END, FUNCTION, AFTER_INVOKE_END),
+)
+
+
 def value_closer(
     buf: str,
     pos: int,
@@ -177,6 +188,7 @@ def value_closer(
     final: bool,
     implicit_param: Callable[[str], bool],
     tool_opener: Callable[[str], bool] | None = None,
+    attr_key: Callable[[str, int, bool], str | _NeedMore | None] | None = None,
 ) -> tuple[str, int] | _NeedMore | None:
     """Is the ``<`` at ``buf[pos]`` the start of the closer of the current value?
 
@@ -187,12 +199,12 @@ def value_closer(
     a ``<parameter=name>`` line may close a value whose ``</parameter>`` is
     missing; ``tool_opener(name)`` whether such a line may instead open a call
     to the tool ``name`` (a drifted opener), which it does when the header ends
-    with ``>`` and is followed by ``AFTER_TOOL_OPENER``.
+    with ``>`` and is followed by ``AFTER_TOOL_OPENER``. ``attr_key``, for a call that uses the
+    drifted attribute markup (docs/drift.md), reads a ``<parameter name="KEY">`` header's key:
+    ``</invoke>`` then closes like ``</function>``, and such a header is markup that may follow
+    ``</parameter>`` or close a value at a line start like ``<parameter=KEY>``.
     """
-    for stem, kind, after in (
-        ("</parameter", PARAM, AFTER_PARAM_END),
-        ("</function", FUNCTION, AFTER_FUNCTION_END),
-    ):
+    for stem, kind, after in _STEMS if attr_key is None else _STEMS_ATTR:
         end = closing_tag_end(buf, pos, stem, final)
         if end is NEED_MORE:
             return NEED_MORE
@@ -226,6 +238,12 @@ def value_closer(
                     return NEED_MORE
                 if opener:
                     return (NEXT_PARAM, pos)
+        elif attr_key is not None:
+            key = attr_key(buf, pos, final)
+            if key is NEED_MORE:
+                return NEED_MORE
+            if key is not None and implicit_param(key):
+                return (NEXT_PARAM, pos)
     return None
 
 

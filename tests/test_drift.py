@@ -59,6 +59,8 @@ TOOLS = [
 ]
 
 P, D, F, S, V = "parameter-as-function", "doubled-prefix", "fused-json", "stray-closer", "value-on-opener-line"
+A, AP, NT, NL = "attribute-opener", "attribute-parameter", "name-tag", "name-on-next-line"
+JX, JA, HF, R = "json-head-xml", "json-arguments", "hermes-under-function", "closer-residue"
 VERBATIM = object()  # expected content: the output itself, unchanged
 
 CMD = "<parameter=command>\nls -la\n</parameter>\n"
@@ -163,6 +165,72 @@ CASES = [
      [("write_file", {"path": "a.md", "content": "hello"})], "", False, [V, V]),
     ("d5-in-recovered-call", "<tool_call>\n<parameter=bash>\n<parameter=command> ls -la\n</parameter>\n</function>\n"
      "</tool_call>", TOOLS, [LS], "", False, [P, V]),
+    # -- issue 20: attribute-opener (also in <tool_use> / <function_calls>, as Claude Code prompts show it)
+    ("a-function-name", '<function name="bash">\n<parameter name="command">ls -la</parameter>\n</function>', TOOLS,
+     [LS], "", False, [A]),
+    ("a-invoke", '<invoke name="bash">\n' + CMD + "</invoke>", TOOLS, [LS], "", False, [A]),
+    ("a-invoke-attr-params", '<invoke name="write_file">\n<parameter name="path">a.md</parameter>\n'
+     '<parameter name="content">hi\nthere</parameter>\n</invoke>', TOOLS,
+     [("write_file", {"path": "a.md", "content": "hi\nthere"})], "", False, [A]),
+    ("a-tool-use-wrapper", '<tool_use>\n<invoke name="bash">\n<parameter name="command">ls -la</parameter>\n'
+     "</invoke>\n</tool_use>", TOOLS, [LS], "", False, [A]),
+    ("a-function-calls-two", '<function_calls>\n<invoke name="bash">\n<parameter name="command">ls -la</parameter>'
+     '\n</invoke>\n<invoke name="read">\n<parameter name="path">a.md</parameter>\n</invoke>\n</function_calls>',
+     TOOLS, [LS, RA], "", False, [A, A]),
+    ("a-missing-quote", '<tool_call>\n<function name="bash>\n' + CMD + "</function>\n</tool_call>", TOOLS, [LS], "",
+     False, [A]),
+    ("a-single-quotes-mixed", "<function name='write_file'>\n<parameter name=\"path\">a.md</parameter>\n"
+     "<parameter=content>\nhi\n</parameter>\n</function>", TOOLS,
+     [("write_file", {"path": "a.md", "content": "hi"})], "", False, [A]),
+    ("a-after-prose", 'Listing.\n\n<function name="bash">\n' + CMD + "</function>", TOOLS, [LS], "Listing.", False,
+     [A]),
+    ("a-zero-args", '<function name="get_time">\n</function>', TOOLS, [("get_time", {})], "", False, [A]),
+    ("a-attr-value-without-closer", '<invoke name="write_file">\n<parameter name="path">a.md\n'
+     '<parameter name="content">hi</parameter>\n</invoke>', TOOLS, [("write_file", {"path": "a.md", "content": "hi"})],
+     "", False, [A]),
+    # -- attribute-parameter: <parameter name="KEY"> in an ordinary call to a declared tool (one record per call)
+    ("ap-in-function-call", '<tool_call>\n<function=write_file>\n<parameter name="path">a.md</parameter>\n'
+     '<parameter name="content">\nhi\n</parameter>\n</function>\n</tool_call>', TOOLS,
+     [("write_file", {"path": "a.md", "content": "hi"})], "", False, [AP]),
+    # -- name-tag
+    ("nt-tool-name", "<tool_name>bash</tool_name>\n" + CMD + "</function>", TOOLS, [LS], "", False, [NT]),
+    ("nt-name-wrapped", "<tool_call>\n<name>read</name>\n" + READ_A + "</function>\n</tool_call>", TOOLS, [RA], "",
+     False, [NT]),
+    # -- name-on-next-line
+    ("nl-name-parameter-closer", "<name>\nbash\n</parameter>\n" + CMD + "</function>", TOOLS, [LS], "", False, [NL]),
+    ("nl-function-name", "<tool_call>\n<function=name>\nbash\n" + CMD + "</function>\n</tool_call>", TOOLS, [LS],
+     "", False, [NL]),
+    ("nl-parameter-name", "<parameter=name>\nread\n</parameter>\n" + READ_A + "</function>", TOOLS, [RA], "", False,
+     [NL]),
+    # -- json-head-xml
+    ("jx-function-eq-gt", '{"function=bash>\n' + CMD + "</function>", TOOLS, [LS], "", False, [JX]),
+    ("jx-function-eq-quoted", '<tool_call>\n{"function="bash">\n' + CMD + "</function>\n</tool_call>", TOOLS, [LS],
+     "", False, [JX]),
+    ("jx-name-colon", '<tool_call>\n{"name": "read",\n' + READ_A + "</function>\n</tool_call>", TOOLS, [RA], "",
+     False, [JX]),
+    ("jx-name-colon-bare-after-prose", 'Reading.\n{"name": "read",\n' + READ_A + "</function>", TOOLS, [RA],
+     "Reading.", False, [JX]),
+    # -- json-arguments
+    ("ja-function-tag", '<function>bash</function>\n{"command": "ls -la"}', TOOLS, [LS], "", False, [JA]),
+    ("ja-function-tag-wrapped-typed", '<tool_call>\n<function>search</function>\n{"query": "foo", "limit": "5"}\n'
+     "</tool_call>", TOOLS, [("search", {"query": "foo", "limit": 5})], "", False, [JA]),
+    ("ja-name-arguments", '<name>bash, "arguments": {"command": "ls -la"}}', TOOLS, [LS], "", False, [JA]),
+    ("ja-name-arguments-open-head", '<tool_call>\n<name>read, "arguments": {"path": "a.md"}\n</tool_call>', TOOLS,
+     [RA], "", False, [JA]),
+    # -- hermes-under-function
+    ("hf-inline", '<function>{"name": "bash", "arguments": {"command": "ls -la"}}</function>', TOOLS, [LS], "",
+     False, [HF]),
+    ("hf-wrapped-then-text", '<tool_call>\n<function>\n{"name": "read", "arguments": {"path": "a.md"}}\n'
+     "</function>\n</tool_call>\nDone.", TOOLS, [RA], "Done.", False, [HF]),
+    # -- closer-residue (right after a call, on its own)
+    ("r-tool", CALL_BASH + "\ntool>", TOOLS, [LS], "", False, [R]),
+    ("r-call-then-text", CALL_BASH + "\n_call>\nDone.", TOOLS, [LS], "Done.", False, [R]),
+    ("r-lt-slash-tool", CALL_BASH + "\n</tool", TOOLS, [LS], "", False, [R]),
+    ("r-after-bare-call", "<function=bash>\n" + CMD + "</function>\ntool_call>", TOOLS, [LS], "", False, [R]),
+    ("r-no-tools", "<tool_call>\n<function=f>\n</function>\n</tool_call>\ncall>", None, [("f", {})], "", False, [R]),
+    # a made-up tool result ends; a drifted call after it is recovered
+    ("result-then-call", "<tool_response>\nok\n</tool_response>\n<invoke name=\"bash\">\n" + CMD + "</invoke>",
+     TOOLS, [LS], "<tool_response>\nok\n</tool_response>", True, [A]),
     # already working (in the grammar; pinned, not logged)
     ("zero-args-newline", "<tool_call>\n<function=get_time>\n</function>\n</tool_call>", TOOLS, [("get_time", {})],
      "", False, []),
@@ -176,6 +244,53 @@ CASES = [
 
 # Guard rails: each looks like a drift shape but must stay exactly what it is today (no log).
 RAILS = [
+    # -- issue 20 shapes: undeclared names
+    ("rail-a-undeclared", '<function name="nope">\n<parameter name="x">1</parameter>\n</function>', TOOLS, [],
+     VERBATIM, True, []),
+    ("rail-nt-undeclared", "<tool_name>nope</tool_name>\n<parameter=x>\n1\n</parameter>\n</function>", TOOLS, [],
+     VERBATIM, True, []),
+    ("rail-nl-undeclared", "<tool_call>\n<function=name>\nnope\n<parameter=x>\n1\n</parameter>\n</function>\n"
+     "</tool_call>", TOOLS, [("name", {"x": "1"})], "", False, []),
+    ("rail-jx-undeclared", '{"function=nope>\n<parameter=x>\n1\n</parameter>\n</function>', TOOLS, [], VERBATIM,
+     True, []),
+    ("rail-ja-undeclared", '<function>nope</function>\n{"x": 1}', TOOLS, [], VERBATIM, True, []),
+    ("rail-hf-undeclared", '<function>{"name": "nope", "arguments": {}}</function>', TOOLS, [], VERBATIM, True, []),
+    ("rail-a-no-tools", '<invoke name="bash">\n' + CMD + "</invoke>", None, [], VERBATIM, True, []),
+    # -- not a call frame: nothing after the opener goes on like a call
+    ("rail-a-prose", 'Use <function name="bash"> to run commands.', TOOLS, [], VERBATIM, True, []),
+    ("rail-nt-line-then-prose", "<tool_name>bash</tool_name>\nruns shell commands.", TOOLS, [], VERBATIM, True, []),
+    ("rail-jx-hermes-json-bare", '{"name": "bash", "arguments": {"command": "ls"}}', TOOLS, [], VERBATIM, True, []),
+    ("rail-ja-function-tag-prose", '<function>bash</function> takes {"command": "ls"}', TOOLS, [], VERBATIM, True, []),
+    # -- mid-line (prose, tables, inline code): only an opener at a line start opens a call
+    ("rail-a-mid-line", 'The model wrote <function name="bash">\n' + CMD + "</function>", TOOLS, [], VERBATIM, True,
+     []),
+    ("rail-table", "| shape | example |\n|---|---|\n| attribute | <invoke name=\"bash\">\n<parameter=command>\nls\n"
+     "</parameter>\n</invoke> |", TOOLS, [], VERBATIM, True, []),
+    ("rail-inline-code", 'Write `{"function=bash>\n<parameter=command>\nls\n</parameter>\n</function>` to call it.',
+     TOOLS, [], VERBATIM, True, []),
+    # -- a call inside a made-up tool result is a transcript, not a call (drifted shapes only)
+    ("rail-result-attribute", "<tool_response>\n<invoke name=\"bash\">\n" + CMD + "</invoke>\n</tool_response>",
+     TOOLS, [], VERBATIM, True, []),
+    ("rail-result-d1", "<result>\n<parameter=bash>\n" + CMD + "</function>\n</result>", TOOLS, [], VERBATIM, True,
+     []),
+    ("rail-output-name-tag", "<output>\n<tool_name>bash</tool_name>\n" + CMD + "</function>\n</output>", TOOLS, [],
+     VERBATIM, True, []),
+    # -- invented tags, a plain line naming a tool, a lone <tool_call
+    ("rail-invented-tag", "<terminal_command>\nls -la\n</terminal_command>", TOOLS, [], VERBATIM, True, []),
+    ("rail-plain-line-naming-tool", "bash\n<parameter=command>\nls -la\n</parameter>\n</function>", TOOLS, [],
+     VERBATIM, True, []),
+    ("rail-lone-tool-call", "Running it.\n<tool_call", TOOLS, [], VERBATIM, True, []),
+    ("rail-lone-tool-call-then-opener", "<tool_call\n<function name=\"bash\">", TOOLS, [], VERBATIM, True, []),
+    # -- closer residue only right after a call, on its own
+    ("rail-r-after-prose", CALL_BASH + "\nDone. tool>", TOOLS, [LS], "Done. tool>", True, []),
+    ("rail-r-words", CALL_BASH + "\ncall> me maybe", TOOLS, [LS], "call> me maybe", True, []),
+    ("rail-r-not-after-call", "tool>\n_call>", TOOLS, [], VERBATIM, True, []),
+    # -- an attribute header in a call to an undeclared function: dropped as today
+    ("rail-ap-undeclared-call", '<tool_call>\n<function=nope>\n<parameter name="x">1</parameter>\n</function>\n'
+     "</tool_call>", TOOLS, [("nope", {})], "", False, []),
+    # -- a tool named "name" is called by <function=name> (no placeholder reading)
+    ("rail-nl-tool-named-name", "<tool_call>\n<function=name>\nbash\n" + CMD + "</function>\n</tool_call>",
+     [*TOOLS, tool("name", command=STR)], [("name", {"command": "ls -la"})], "", False, []),
     # the name is not a declared tool
     ("rail-d1-undeclared-wrapped", "<tool_call>\n<parameter=nope>\n" + CMD + "</function>\n</tool_call>", TOOLS, [],
      VERBATIM, True, []),
@@ -213,9 +328,8 @@ RAILS = [
     ("rail-nested-junk-wrapped", "<tool_call>\n<parameter=client>\n<parameter=calls>\n[]\n</parameter>\n"
      "</function>\n</tool_call>", TOOLS, [], VERBATIM, True, []),
     # foreign wrappers whose tool cannot be named
-    ("rail-foreign-tool-use", '<tool_use>\n<invoke name="bash">\n<parameter name="command">ls -la</parameter>\n'
-     "</invoke>\n</tool_use>", TOOLS, [], VERBATIM, True, []),
-    ("rail-foreign-invoke", '<invoke name="bash">\n' + CMD + "</invoke>", TOOLS, [], VERBATIM, True, []),
+    ("rail-foreign-tool-use-undeclared", '<tool_use>\n<invoke name="nope">\n<parameter name="command">ls -la'
+     "</parameter>\n</invoke>\n</tool_use>", TOOLS, [], VERBATIM, True, []),
     # NAME is a declared parameter of the open call: it stays a parameter (its value ends at the
     # line-start <parameter=args>, a declared parameter not given yet, as today)
     ("rail-declared-parameter-of-open-call", "<tool_call>\n<function=run>\n<parameter=bash>\n<parameter=args>\n-la\n"

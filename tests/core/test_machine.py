@@ -25,8 +25,10 @@ F = [tool("f", a=STR, n=INT), tool("g", x=STR)]
 ROUTES: dict[tuple[State, State], str] = {
     (State.CONTENT, State.CALL_HEADER): "<tool_call>\n<function=f>\n</function>",
     (State.CONTENT, State.JSON_BODY): '<tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>',
+    (State.CONTENT, State.FUNCTION_BODY): '<function name="f">\n<parameter=a>\nx\n</parameter>\n</function>',
     (State.CALL_HEADER, State.FUNCTION_BODY): "<function=f>\n<parameter=a>\nx\n</parameter>\n</function>",
     (State.CALL_HEADER, State.CONTENT): "<tool_call>\n<function=>\ntext",
+    (State.FUNCTION_BODY, State.VALUE): '<invoke name="f">\n<parameter name="a">x</parameter>\n</invoke>',
     (State.FUNCTION_BODY, State.PARAM_HEADER): "<tool_call>\n<function=f>\n<parameter=a>\nx\n</parameter>",
     (State.FUNCTION_BODY, State.AFTER_FUNCTION): "<tool_call>\n<function=f>\n</function>\n</tool_call>",
     (State.FUNCTION_BODY, State.CONTENT): "<tool_call>\n<function=f>\n</tool_call> after",
