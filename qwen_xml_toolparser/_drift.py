@@ -30,11 +30,12 @@ import enum
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from . import _scanner as sc
+from ._schema import FunctionSchema
 
 __all__ = [
     "AFTER_OPENER",
@@ -67,23 +68,66 @@ class Shape(enum.Enum):
         member.wrote = wrote
         return member
 
-    PARAMETER_AS_FUNCTION = ("parameter-as-function", "`<parameter=bash>` where `<function=bash>` belongs")
+    PARAMETER_AS_FUNCTION = (
+        "parameter-as-function",
+        "`<parameter=bash>` where `<function=bash>` belongs, with or without `<tool_call>`, and several such calls "
+        "in a row",
+    )
     DOUBLED_PREFIX = ("doubled-prefix", "`<function=function=bash>`, `<parameter=function=bash>`")
-    FUSED_JSON = ("fused-json", 'inside `<tool_call>`: `{"function=bash", "arguments": {...}}` and kin')
-    STRAY_CLOSER = ("stray-closer", "extra `</function>`, `</tool_call>`, `</parameter>` right after a call")
-    VALUE_ON_OPENER_LINE = ("value-on-opener-line", "`<parameter=command> ls`")
-    ATTRIBUTE_OPENER = ("attribute-opener", '`<function name="bash">`, `<invoke name="bash">`, `<function name="bash>`')
-    ATTRIBUTE_PARAMETER = ("attribute-parameter", '`<parameter name="command">` inside a call to a declared tool')
-    NAME_TAG = ("name-tag", "`<tool_name>bash</tool_name>`, `<name>bash</name>` as the opener")
-    NAME_ON_NEXT_LINE = ("name-on-next-line", "`<name>\\nbash\\n</parameter>`, `<function=name>\\nbash`, "
-                         "`<parameter=name>\\nbash`")
-    JSON_HEAD_XML = ("json-head-xml", '`{"function=bash>`, `{"function="bash">`, `{"name": "bash",` '
-                     "followed by XML parameters")
-    JSON_ARGUMENTS = ("json-arguments", '`<function>bash</function>` + a JSON object, '
-                      '`<name>bash, "arguments": {...}}`')
-    HERMES_UNDER_FUNCTION = ("hermes-under-function", '`<function>{"name": "bash", "arguments": {...}}</function>`')
-    CLOSER_RESIDUE = ("closer-residue", "`tool>`, `_call>`, `</tool` right after a call")
-    INFERRED_NAME = ("inferred-name", "parameters with no name, closed by a `</function>` that was never opened")
+    FUSED_JSON = (
+        "fused-json",
+        'inside `<tool_call>`: `{"function=bash", "arguments": {...}}`, `{"name=bash", ...}`, '
+        """`{"name=\\"bash\\"", ...}`, `{"name='bash'", ...}` (spaces around `=` allowed; `"parameters"` for """
+        '`"arguments"`; arguments as an object or as JSON text of one), and '
+        '`{"function": "bash", "arguments": {...}}`',
+    )
+    STRAY_CLOSER = (
+        "stray-closer",
+        "right after a call (only whitespace in between): extra `</function>`, `</tool_call>`, `</parameter>` or "
+        "drifted ones such as `</function_invocation>`, `</parameter_x>`",
+    )
+    VALUE_ON_OPENER_LINE = (
+        "value-on-opener-line",
+        "`<parameter=command> ls` (the value on the header's line, after exactly one space or tab)",
+    )
+    ATTRIBUTE_OPENER = (
+        "attribute-opener",
+        '`<function name="bash">`, `<invoke name="bash">` (closed by `</function>` or `</invoke>`), also with '
+        """single quotes or the closing quote missing (`<function name="bash>`), bare, in `<tool_call>`, """
+        "`<tool_use>` or `<function_calls>`",
+    )
+    ATTRIBUTE_PARAMETER = (
+        "attribute-parameter",
+        '`<parameter name="command">` (also mixed with `<parameter=KEY>`) in a call to a declared tool opened '
+        "the template's way (one record per call)",
+    )
+    NAME_TAG = ("name-tag", "`<tool_name>bash</tool_name>` or `<name>bash</name>` as the opener")
+    NAME_ON_NEXT_LINE = (
+        "name-on-next-line",
+        "a placeholder header with the name on the next line: `<name>\\nbash\\n</parameter>`, "
+        "`<function=name>\\nbash`, `<parameter=name>\\nbash`",
+    )
+    JSON_HEAD_XML = (
+        "json-head-xml",
+        '`{"function=bash>`, `{"function="bash">` or `{"name": "bash",` followed by XML parameters',
+    )
+    JSON_ARGUMENTS = (
+        "json-arguments",
+        '`<function>bash</function>` followed by a JSON object of arguments; `<name>bash, "arguments": {...}}`',
+    )
+    HERMES_UNDER_FUNCTION = (
+        "hermes-under-function",
+        '`<function>{"name": "bash", "arguments": {...}}</function>`: a Hermes call object under `<function>`',
+    )
+    CLOSER_RESIDUE = (
+        "closer-residue",
+        "right after a call, on its own: the residue of a mangled closer, `tool>`, `_call>`, `call>`, "
+        "`tool_call>`, `</tool`",
+    )
+    INFERRED_NAME = (
+        "inferred-name",
+        "parameters with no name at all, closed by a `</function>` that was never opened",
+    )
 
 
 class Miss(enum.Enum):
@@ -110,6 +154,27 @@ INFER_ENV: Final = "QWEN_XML_INFER_TOOL_NAME"
 def infer_enabled() -> bool:
     """Name inference from keys (``inferred-name``) is on unless ``QWEN_XML_INFER_TOOL_NAME=0``."""
     return os.environ.get(INFER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+INFER_MAX: Final = 1 << 16  # the longest nameless call held while waiting for its </function>
+NAMELESS_ENDS: Final = (sc.FUNCTION_END, sc.CALL_START, sc.FUNCTION_START)
+"""What ends a held nameless call: its evidence, or a call that starts (then nothing is inferred)."""
+
+
+def fitting_tool(keys: Collection[str], tools: Mapping[str, FunctionSchema]) -> str | None:
+    """The one declared tool whose parameters ``keys`` fit: all its required keys, no unknown key."""
+    if not keys:
+        return None
+    fits = [
+        name for name, schema in tools.items()
+        if schema.required <= set(keys) and all(schema.declares(k) for k in keys)
+    ]
+    return fits[0] if len(fits) == 1 else None
+
+
+def declared_param(key: str, tools: Mapping[str, FunctionSchema]) -> bool:
+    """Does some declared tool have a parameter ``key``?"""
+    return any(schema.declares(key) for schema in tools.values())
 
 
 # ── the five shapes of issue 10 ─────────────────────────────────────────────

@@ -42,6 +42,9 @@ equal)::
     json_body      -> content        "</tool_call>" or the end: the call (or the text as content) is emitted
     json_tail      -> content        "</tool_call>", "<tool_call>" or "<function=": the call is emitted
     json_tail      -> json_body      other text: the body goes on to "</tool_call>"
+    content        -> nameless       a line-start "<parameter=KEY>" outside a call, KEY a declared parameter
+    nameless       -> function_body  "</function>" and the keys fit one declared tool: ToolCallStart, read again
+    nameless       -> content        no fit, a call starts, or the end: the held text is read again as content
 
 A value being read is a :class:`_Value` whose :class:`ValueMode` says how it is
 read: streamed as a JSON string as it arrives, held until its type is known,
@@ -98,6 +101,7 @@ class State(enum.Enum):
     AFTER_FUNCTION = "after_function"  # after "</function>": an optional "</tool_call>"
     JSON_BODY = "json_body"  # a Hermes-style JSON call inside <tool_call>
     JSON_TAIL = "json_tail"  # after the JSON object of such a body
+    NAMELESS = "nameless"  # parameters outside any call, held until a </function> (docs/drift.md)
 
     __hash__ = object.__hash__  # Enum's hashes the name in Python; states are looked up per transition
 
@@ -126,6 +130,9 @@ TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.JSON_BODY, _S.CONTENT, '"</tool_call>" or the end: the call (or the text as content) is emitted'),
     (_S.JSON_TAIL, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call is emitted'),
     (_S.JSON_TAIL, _S.JSON_BODY, 'other text: the body goes on to "</tool_call>"'),
+    (_S.CONTENT, _S.NAMELESS, 'a line-start "<parameter=KEY>" outside a call, KEY a declared parameter'),
+    (_S.NAMELESS, _S.FUNCTION_BODY, '"</function>" and the keys fit one declared tool: ToolCallStart, read again'),
+    (_S.NAMELESS, _S.CONTENT, "no fit, a call starts, or the end: the held text is read again as content"),
 )
 """Every transition of the machine: (from, to, on what)."""
 
@@ -333,7 +340,15 @@ class StreamParser:
         self._unfinished: int | None = None
         # drift (docs/drift.md)
         self._bol = True  # the next content character starts a line (or follows a call)
+        self._para = True  # ... and a paragraph: the output's start, a blank line, or a call before it
         self._wrapper_end = ""  # the closer of the wrapper a drifted call opened with (</tool_use>)
+        self._infer = bool(self._schemas) and dr.infer_enabled()
+        self._nameless: list[str] = []  # the held text of a nameless call (state NAMELESS)
+        self._nameless_len = 0
+        self._nameless_tail = ""
+        self._nameless_head = ""  # the <tool_call> markup before it, if any
+        self._nameless_at = -1  # where it starts in the output
+        self._infer_from = 0  # no inference before this position: held text read again is content
         self._results = 0  # depth of made-up tool results (<tool_response>, ...) in the content
         self._misses: dict[dr.Miss, None] = {}  # call-like markup kept as content, logged at the end
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
@@ -448,7 +463,12 @@ class StreamParser:
         self._fences.feed(text)
         line = text.rstrip(" \t")
         if line:
-            self._bol = line[-1] == "\n"
+            if line[-1] == "\n":
+                body = line.rstrip(_WS)
+                self._para = line.count("\n", len(body)) >= 2 or (not body and self._bol)
+                self._bol = True
+            else:
+                self._bol = self._para = False
         if self._after_call:
             text = text.lstrip(_WS)
             if not text:
@@ -493,7 +513,7 @@ class StreamParser:
         self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
         self._after_call = True
-        self._bol = True
+        self._bol = self._para = True
         self._call_end_seen = False
 
     def _open_call(self, head: int, drifted: bool = False, read: str = "") -> None:
@@ -736,6 +756,16 @@ class StreamParser:
                     return False
                 if opener:
                     follow = sc.PARAM_START
+            if (
+                follow is None and self._infer and not self._results and self._here() >= self._infer_from
+                and buf.startswith(sc.PARAM_START, k)
+            ):  # <tool_call> and parameters without a name
+                header = sc.match_name(buf, k + len(sc.PARAM_START), final)
+                if header is sc.NEED_MORE:
+                    return False
+                if header is not None and dr.declared_param(header[0], self._schemas):
+                    self._hold_nameless(k - p)
+                    return True
             if follow is None:
                 rest = buf[k : k + len(sc.PARAM_START)]
                 if not final and self._schemas and len(rest) < len(sc.PARAM_START) and sc.PARAM_START.startswith(rest):
@@ -764,6 +794,13 @@ class StreamParser:
             if opener:
                 self._open_call(len(marker), drifted=True)
                 return True
+            if self._para and self._infer and not self._results and self._here() >= self._infer_from:
+                header = sc.match_name(buf, p + len(marker), final)
+                if header is sc.NEED_MORE:
+                    return False
+                if header is not None and dr.declared_param(header[0], self._schemas):
+                    self._hold_nameless(0)
+                    return True
             if self._bol:
                 self._miss(dr.Miss.PARAMETER_OUTSIDE_CALL)
             return self._literal(marker)
@@ -1068,6 +1105,63 @@ class StreamParser:
             self._goto(State.JSON_BODY)
         return True
 
+    def _hold_nameless(self, head: int) -> None:
+        """Parameters without a name start here, after ``head`` characters of ``<tool_call>`` markup."""
+        self._nameless_at = self._here()
+        self._nameless_head = self._buf[self._pos : self._pos + head]
+        self._consume(head)
+        self._goto(State.NAMELESS)  # held until its </function> (docs/drift.md)
+
+    def _on_nameless(self, final: bool) -> bool:
+        """Parameters outside any call: held until a ``</function>`` says a call ended here."""
+        buf, p = self._buf, self._pos
+        held = self._nameless
+        overlap = self._nameless_tail  # the end of the held text: a marker may have begun there
+        window = overlap + buf[p:]
+        ends = [(i, marker) for marker in dr.NAMELESS_ENDS if (i := window.find(marker)) >= 0]
+        if not ends:
+            self._nameless_tail = window[-(len(sc.FUNCTION_END) - 1) :]
+            held.append(buf[p:])
+            self._nameless_len += len(buf) - p
+            self._pos = len(buf)
+            if final or self._nameless_len > dr.INFER_MAX:
+                self._nameless_done(None)
+                return True
+            return False
+        i, marker = min(ends)
+        if marker != sc.FUNCTION_END:  # a call starts: read everything again as content
+            self._nameless_done(None)
+            return True
+        stop = p + i - len(overlap) + len(marker)
+        held.append(buf[p:stop])
+        self._pos = stop
+        probe = StreamParser(None)
+        probe.feed(sc.FUNCTION_START + "?>\n" + "".join(held))
+        probe.finish()
+        keys = probe._calls[0].given if probe._calls else set()
+        self._nameless_done(dr.fitting_tool(keys, self._schemas))
+        return True
+
+    def _nameless_done(self, tool: str | None) -> None:
+        """Put the held text back in front of the buffer: as a call to ``tool``, or as content."""
+        text = "".join(self._nameless)
+        head = self._nameless_head
+        self._nameless, self._nameless_len, self._nameless_tail, self._nameless_head = [], 0, "", ""
+        rest = self._buf[self._pos :]
+        self._pos = 0
+        if tool is None:
+            self._buf = head + text + rest
+            self._offset = self._nameless_at
+            self._infer_from = self._nameless_at + len(head) + max(1, len(text))  # each character is held once
+            self._goto(State.CONTENT)
+            return
+        self._buf = text + rest
+        self._offset = self._nameless_at + len(head)
+        self._block_offset = self._nameless_at - self._ws_len
+        dr.recovered(Shape.INFERRED_NAME)
+        self._start_call(tool)
+        self._goto(State.FUNCTION_BODY)
+
     def _json_body_done(self, closer: str) -> None:
         """Emit the Hermes call whose body has been read (or its text as content)."""
         json_body = self._json
@@ -1115,4 +1209,5 @@ StreamParser._handlers = {
     State.AFTER_FUNCTION: StreamParser._on_after_function,
     State.JSON_BODY: StreamParser._on_json_body,
     State.JSON_TAIL: StreamParser._on_json_tail,
+    State.NAMELESS: StreamParser._on_nameless,
 }

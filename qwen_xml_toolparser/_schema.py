@@ -346,7 +346,7 @@ def value_type(schema: Any, resolver: Resolver) -> ValueType:
 class FunctionSchema:
     """Parameter types of one function, computed once per parameter name."""
 
-    __slots__ = ("name", "_params", "_resolver", "_cache")
+    __slots__ = ("name", "required", "_params", "_resolver", "_cache")
 
     def __init__(self, name: str, parameters: Any, budget: Budget | None = None) -> None:
         self.name = name
@@ -355,6 +355,10 @@ class FunctionSchema:
         resolved = self._resolver.deref(root)
         props = resolved.get("properties") if isinstance(resolved, Mapping) else None
         self._params: Mapping[str, Any] = props if isinstance(props, Mapping) else {}
+        required = resolved.get("required") if isinstance(resolved, Mapping) else None
+        self.required: frozenset[str] = frozenset(
+            k for k in (required if isinstance(required, (list, tuple)) else ()) if isinstance(k, str)
+        )
         self._cache: dict[str, ValueType] = {}
 
     def declares(self, param: str) -> bool:

@@ -61,6 +61,9 @@ TOOLS = [
 P, D, F, S, V = "parameter-as-function", "doubled-prefix", "fused-json", "stray-closer", "value-on-opener-line"
 A, AP, NT, NL = "attribute-opener", "attribute-parameter", "name-tag", "name-on-next-line"
 JX, JA, HF, R = "json-head-xml", "json-arguments", "hermes-under-function", "closer-residue"
+I = "inferred-name"
+DEPLOY = {"type": "function", "function": {"name": "deploy", "parameters": {
+    "type": "object", "properties": {"env": STR, "tag": STR}, "required": ["env", "tag"]}}}
 VERBATIM = object()  # expected content: the output itself, unchanged
 
 CMD = "<parameter=command>\nls -la\n</parameter>\n"
@@ -228,6 +231,15 @@ CASES = [
     ("r-lt-slash-tool", CALL_BASH + "\n</tool", TOOLS, [LS], "", False, [R]),
     ("r-after-bare-call", "<function=bash>\n" + CMD + "</function>\ntool_call>", TOOLS, [LS], "", False, [R]),
     ("r-no-tools", "<tool_call>\n<function=f>\n</function>\n</tool_call>\ncall>", None, [("f", {})], "", False, [R]),
+    # -- inferred-name: no name at all, an unopened </function>, the keys fit exactly one declared tool
+    ("i-unopened-function", "<parameter=command>\nls -la\n</parameter>\n</function>", TOOLS, [LS], "", False, [I]),
+    ("i-after-prose-typed", "Searching.\n\n<parameter=query>\nfoo\n</parameter>\n<parameter=limit>\n3\n</parameter>\n"
+     "</function>\n</tool_call>\nDone.", TOOLS, [("search", {"query": "foo", "limit": 3})], "Searching.Done.", False,
+     [I]),
+    ("i-tool-call-no-function", "<tool_call>\n<parameter=command>\nls -la\n</parameter>\n</function>\n</tool_call>",
+     TOOLS, [LS], "", False, [I]),
+    ("i-required-keys", "<parameter=env>\nprod\n</parameter>\n<parameter=tag>\nv1\n</parameter>\n</function>",
+     [*TOOLS, DEPLOY], [("deploy", {"env": "prod", "tag": "v1"})], "", False, [I]),
     # a made-up tool result ends; a drifted call after it is recovered
     ("result-then-call", "<tool_response>\nok\n</tool_response>\n<invoke name=\"bash\">\n" + CMD + "</invoke>",
      TOOLS, [LS], "<tool_response>\nok\n</tool_response>", True, [A]),
@@ -288,6 +300,22 @@ RAILS = [
     # -- an attribute header in a call to an undeclared function: dropped as today
     ("rail-ap-undeclared-call", '<tool_call>\n<function=nope>\n<parameter name="x">1</parameter>\n</function>\n'
      "</tool_call>", TOOLS, [("nope", {})], "", False, []),
+    # -- inferred-name: not exactly one fitting tool, no evidence, or not at a line start
+    ("rail-i-two-tools-fit", "<parameter=path>\na.md\n</parameter>\n</function>", TOOLS, [], VERBATIM, True, []),
+    ("rail-i-unknown-key", "<parameter=command>\nls\n</parameter>\n<parameter=zz>\n1\n</parameter>\n</function>",
+     TOOLS, [], VERBATIM, True, []),
+    ("rail-i-required-missing", "<parameter=env>\nprod\n</parameter>\n</function>", [*TOOLS, DEPLOY], [], VERBATIM,
+     True, []),
+    ("rail-i-tool-call-no-fit", "<tool_call>\n<parameter=path>\na.md\n</parameter>\n</function>\n</tool_call>",
+     TOOLS, [], VERBATIM, True, []),
+    ("rail-i-no-closer", "<parameter=command>\nls -la\n</parameter>", TOOLS, [], VERBATIM, True, []),
+    ("rail-i-mid-line", "Set <parameter=command>\nls\n</parameter>\n</function>", TOOLS, [], VERBATIM, True, []),
+    ("rail-i-not-a-paragraph", "Set it:\n<parameter=command>\nls\n</parameter>\n</function>", TOOLS, [], VERBATIM,
+     True, []),
+    ("rail-i-then-call", "<parameter=command>\nls\n</parameter>\n" + CALL_READ, TOOLS, [RA],
+     "<parameter=command>\nls\n</parameter>", True, []),
+    ("rail-i-in-result", "<tool_response>\n<parameter=command>\nls\n</parameter>\n</function>\n</tool_response>",
+     TOOLS, [], VERBATIM, True, []),
     # -- a tool named "name" is called by <function=name> (no placeholder reading)
     ("rail-nl-tool-named-name", "<tool_call>\n<function=name>\nbash\n" + CMD + "</function>\n</tool_call>",
      [*TOOLS, tool("name", command=STR)], [("name", {"command": "ls -la"})], "", False, []),

@@ -42,6 +42,9 @@ ROUTES: dict[tuple[State, State], str] = {
     (State.JSON_BODY, State.JSON_TAIL): '<tool_call>\n{"name": "f", "arguments": {"a": "<tool_call>"}}\n</tool_call>',
     (State.JSON_BODY, State.CONTENT): '<tool_call>\n{"name": "f", "arguments": {"n": 1}}\n</tool_call>',
     (State.JSON_TAIL, State.CONTENT): '<tool_call>\n{"name": "f", "arguments": {"a": "<function="}}\n</tool_call>',
+    (State.CONTENT, State.NAMELESS): "<parameter=x>\n1\n</parameter>\n",
+    (State.NAMELESS, State.FUNCTION_BODY): "<tool_call>\n<parameter=a>\nx\n</parameter>\n</function>\n</tool_call>",
+    (State.NAMELESS, State.CONTENT): "<parameter=x>\n1\n</parameter>\n",
     (State.JSON_TAIL, State.JSON_BODY): '<tool_call>\n{"name": "f", "a": "<function="} trailing\n</tool_call>',
 }
 
