@@ -87,6 +87,8 @@ _THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
+_FUNCTION_STEM = "</function"
+_PARAMETER_LINE = dr.Miss.PARAMETER_OUTSIDE_CALL
 _CONTENT_STOP = re.compile(r'<|\{(?:"|\Z)')  # with tools: "{" may open a drifted JSON head (docs/drift.md)
 
 
@@ -709,10 +711,12 @@ class StreamParser:
                 return False
             if found:
                 return self._content_marker(marker, final)
-        if buf.startswith("</function", p):
-            self._miss(dr.Miss.UNOPENED_FUNCTION_END)
-        elif self._bol and buf.startswith(sc.PARAM_START, p):
-            self._miss(dr.Miss.PARAMETER_OUTSIDE_CALL)
+        for miss_at, miss in ((_FUNCTION_STEM, dr.Miss.UNOPENED_FUNCTION_END), (sc.PARAM_START, _PARAMETER_LINE)):
+            found = sc.match_tag(buf, p, miss_at, final)
+            if found is sc.NEED_MORE:
+                return False
+            if found and (miss is not _PARAMETER_LINE or self._bol):
+                self._miss(miss)
         return self._literal("<")
 
     def _literal(self, text: str) -> bool:

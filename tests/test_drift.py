@@ -781,3 +781,82 @@ def test_drift_exclusion_rule_examples():
     assert amb("x\n<parameter=function=bash>")
     assert not amb("x <parameter=bash>")  # not at a line start
     assert not amb("x\n<parameter=nope>")  # not a tool
+
+
+# ----------------------------------------------------------------------------- issue 20: shapes as data
+
+
+def test_every_shape_has_recovering_cases_and_the_docs_table_is_the_enum():
+    """docs/drift.md's table rows are the Shape enum (log name and "What the model wrote", in order),
+    and every shape is recovered by at least one case above (its log record expected)."""
+    from pathlib import Path
+
+    from qwen_xml_toolparser._drift import Shape
+
+    rows = [line for line in (Path(__file__).parent.parent / "docs" / "drift.md").read_text().splitlines()
+            if line.startswith("| `")]
+    table = [tuple(c.strip() for c in row.strip("|").split(" | ")[:2]) for row in rows]
+    assert table == [(f"`{s.value}`", s.wrote) for s in Shape]
+    logged = {shape for case in CASES for shape in case[6]}
+    assert logged == {s.value for s in Shape}
+
+
+def test_inference_switch(monkeypatch):
+    """QWEN_XML_INFER_TOOL_NAME=0 turns name inference off: the nameless call stays content."""
+    text = "<parameter=command>\nls -la\n</parameter>\n</function>"
+    assert [c.name for c in parse(text, TOOLS).tool_calls] == ["bash"]
+    monkeypatch.setenv("QWEN_XML_INFER_TOOL_NAME", "0")
+    result = parse(text, TOOLS)
+    assert result.tool_calls == [] and result.content == text
+
+
+_MISSED = re.compile(r"drift missed: (.*)")
+
+MISSES = [
+    # (id, output, tools, the hints of the one "drift missed" record, or None for no record)
+    ("unopened-function", "Done. </function>", TOOLS, ["an unopened </function>"]),
+    ("parameter-line", "Like this:\n<parameter=nope>\n1", TOOLS, ["a <parameter= line outside any call"]),
+    ("parameter-line-no-tools", "<parameter=x>\n1\n</parameter>", None, ["a <parameter= line outside any call"]),
+    ("unread-opener", '<function name="bash" id="1">\n<parameter=command>\nls\n</parameter>', TOOLS,
+     ["a declared tool's name in an opener that could not be read", "a <parameter= line outside any call"]),
+    ("two-kinds-one-record", "</function>\nx </function>\n\n<parameter=q>\n1", TOOLS,
+     ["an unopened </function>", "a <parameter= line outside any call"]),
+    ("undeclared-opener-is-no-miss", '<function name="nope">\nx', TOOLS, None),
+    ("fenced-is-no-miss", "```\n</function>\n<parameter=x>\n```", TOOLS, None),
+    ("well-formed", CALL_BASH, TOOLS, None),
+    ("recovered", "<parameter=bash>\n" + CMD + "</function>", TOOLS, None),
+    ("prose-parameter-mid-line", "Use <parameter=bash> to run.", TOOLS, None),
+]
+
+
+@pytest.mark.parametrize("cid,text,tools,hints", MISSES, ids=[m[0] for m in MISSES])
+def test_drift_missed_log(caplog, monkeypatch, cid, text, tools, hints):
+    """Call-like markup left as content: one INFO record per output, ``drift missed: <hint>; ...``
+    (whole and one character at a time); none for well-formed or recovered output, fences, prose."""
+    monkeypatch.setattr(logging.getLogger(LOGGER), "propagate", True)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for label, pieces in (("whole", [text]), ("by char", list(text))):
+        caplog.clear()
+        parser = StreamParser(tools)
+        for piece in pieces:
+            parser.feed(piece)
+        parser.finish()
+        records = [r for r in caplog.records if _MISSED.search(r.getMessage())]
+        if hints is None:
+            assert records == [], (label, [r.getMessage() for r in records])
+            continue
+        assert len(records) == 1, (label, [r.getMessage() for r in records])
+        assert records[0].levelno == logging.INFO and records[0].name == LOGGER
+        assert _MISSED.search(records[0].getMessage())[1].split("; ") == hints, label
+
+
+def test_no_miss_log_for_well_formed_renders(caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger(LOGGER), "propagate", True)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for s in range(40):
+        turn = gen.random_turn(30_000 + s)
+        caplog.clear()
+        parse(turn.text, turn.tools)
+        missed = [r.getMessage() for r in caplog.records if _MISSED.search(r.getMessage())]
+        if missed:  # only values or content that hold markup of their own may be reported
+            assert any(m in turn.text for m in ("</function", "<parameter=", "<function", "<name>", "{\"")), missed
