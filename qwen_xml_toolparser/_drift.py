@@ -161,14 +161,14 @@ NAMELESS_ENDS: Final = (sc.FUNCTION_END, sc.CALL_START, sc.FUNCTION_START)
 """What ends a held nameless call: its evidence, or a call that starts (then nothing is inferred)."""
 
 
-def fitting_tool(keys: Collection[str], tools: Mapping[str, FunctionSchema]) -> str | None:
-    """The one declared tool whose parameters ``keys`` fit: all its required keys, no unknown key."""
-    if not keys:
-        return None
-    fits = [
-        name for name, schema in tools.items()
-        if schema.required <= set(keys) and all(schema.declares(k) for k in keys)
-    ]
+def fitting_tool(keys: Callable[[str], Collection[str]], tools: Mapping[str, FunctionSchema]) -> str | None:
+    """The one declared tool whose parameters fit the keys given (``keys(tool)``: the keys as a call
+    to ``tool`` reads them): all its required keys, no key it does not declare."""
+    fits = []
+    for name, schema in tools.items():
+        given = keys(name)
+        if given and schema.required <= set(given) and all(schema.declares(k) for k in given):
+            fits.append(name)
     return fits[0] if len(fits) == 1 else None
 
 

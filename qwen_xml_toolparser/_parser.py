@@ -1139,12 +1139,17 @@ class StreamParser:
         stop = p + i - len(overlap) + len(marker)
         held.append(buf[p:stop])
         self._pos = stop
-        probe = StreamParser(None)
-        probe.feed(sc.FUNCTION_START + "?>\n" + "".join(held))
-        probe.finish()
-        keys = probe._calls[0].given if probe._calls else set()
-        self._nameless_done(dr.fitting_tool(keys, self._schemas))
+        text = "".join(held)
+        self._nameless_done(dr.fitting_tool(lambda tool: self._keys_as_call(tool, text), self._schemas))
         return True
+
+    def _keys_as_call(self, tool: str, text: str) -> set[str]:
+        """The parameter names a call to ``tool`` with the parameters ``text`` is given."""
+        probe = StreamParser(None)
+        probe._schemas, probe._names_tool = self._schemas, self._names_tool
+        probe.feed(sc.FUNCTION_START + tool + ">\n" + text)
+        probe.finish()
+        return probe._calls[0].given if probe._calls else set()
 
     def _nameless_done(self, tool: str | None) -> None:
         """Put the held text back in front of the buffer: as a call to ``tool``, or as content."""

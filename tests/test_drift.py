@@ -39,6 +39,8 @@ from hypothesis import strategies as st
 from qwen_xml_toolparser import ArgumentsDelta, ContentDelta, StreamParser, ToolCallEnd, ToolCallStart, parse
 from tests.support import gen, runs
 from tests.support.invariants import check_run, expected_problems, first_difference, whole_problems
+from qwen_xml_toolparser._drift import fitting_tool
+from qwen_xml_toolparser._schema import function_schemas
 from tests.support.render import Rendered, ValueSpan, ambiguity, render_turn
 
 STR = {"type": "string"}
@@ -597,8 +599,25 @@ EXAMPLES = 200 if runs.THOROUGH else 40  # per shape
 # and the mutated text), which keeps a failing run of this file at seconds instead of minutes.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) + ((Phase.shrink,) if runs.THOROUGH else ())
 SHAPES = ["d1-wrapped", "d1-bare", "d1-body", "d1-value", "d2-function", "d2-parameter", "d3", "d4", "d4-bare",
-          "d5", "none", "json-control"]
-NAMED_SHAPES = ("d1-wrapped", "d1-bare", "d1-body", "d1-value", "d2-function", "d2-parameter", "d3")
+          "d5", "none", "json-control",
+          # issue 20
+          "attr", "name-tag", "name-next-line", "json-head", "json-args", "hermes-function", "residue", "inferred"]
+NAMED_SHAPES = ("d1-wrapped", "d1-bare", "d1-body", "d1-value", "d2-function", "d2-parameter", "d3",
+                "attr", "name-tag", "name-next-line", "json-head", "json-args", "hermes-function")
+# Openers of the issue-20 shapes with XML parameters: (opener with %s for the name, tail, shape).
+XML_OPENERS = {
+    "attr": [('<function name="%s">\n', None, A), ('<tool_call>\n<function name="%s>\n', None, A),
+             ("<invoke name='%s'>\n", "</invoke>", A), ('<tool_use>\n<invoke name="%s">\n', "</invoke>\n</tool_use>", A)],
+    "name-tag": [("<tool_name>%s</tool_name>\n", "</function>", NT), ("<tool_call>\n<name>%s</name>\n", None, NT)],
+    "name-next-line": [("<name>\n%s\n</parameter>\n", "</function>", NL), ("<tool_call>\n<function=name>\n%s\n", None, NL),
+                       ("<parameter=name>\n%s\n", "</function>", NL)],
+    "json-head": [('{"function=%s>\n', "</function>", JX), ('<tool_call>\n{"function="%s">\n', None, JX),
+                  ('<tool_call>\n{"name": "%s",\n', None, JX)],
+}
+RESIDUES = ["tool>", "_call>", "call>", "tool_call>", "</tool", "/tool_call>"]
+# Value text that a call opened by an attribute opener reads as markup, and text that ends a held nameless call.
+_ATTR_MARKUP = ("<parameter name", "</invoke", "</tool_use")
+_NAMELESS_ENDS = ("</function>", "<tool_call>", "<function=")
 
 
 def _mutate(draw, turn, shape: str, i: int, other: str):
@@ -661,6 +680,42 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
             segs.append(_Seg(sep + "<tool_call>\n{" + fhead % name + rest,
                              alt=sep + "<tool_call>\n{" + fhead % other + rest))
             continue
+        elif shape in XML_OPENERS:
+            values = params.text
+            if shape == "name-next-line" and "name" in declared:
+                return None  # <function=name> calls the tool "name"
+            if shape == "attr" and any(m in values for m in _ATTR_MARKUP):
+                return None
+            opener, new_tail, log = draw(st.sampled_from(XML_OPENERS[shape]))
+            if new_tail is not None:
+                tail = new_tail
+            logs = [log]
+        elif shape in ("json-args", "hermes-function"):
+            args = json.dumps(turn.calls[k][1], ensure_ascii=draw(st.booleans()))
+            if "</tool_call>" in args:
+                return None  # the body ends at the first </tool_call> (docs/behaviour.md)
+            if shape == "hermes-function":
+                form = '<function>{"name": "%s", "arguments": ' + args + "}</function>"
+                logs = [HF]
+            elif draw(st.booleans()):
+                form = "<tool_call>\n<function>%s</function>\n" + args + "\n</tool_call>"
+                logs = [JA]
+            else:
+                form = '<name>%s, "arguments": ' + args + "}"
+                logs = [JA]
+            segs.append(_Seg(sep + form.replace("%s", name, 1), alt=sep + form.replace("%s", other, 1)))
+            continue
+        elif shape == "residue":
+            tail += "\n" + draw(st.sampled_from(RESIDUES))
+            logs = [R]
+        elif shape == "inferred":
+            keys = list(turn.calls[k][1])
+            schemas = function_schemas(turn.tools)
+            if not keys or fitting_tool(lambda t: keys, schemas) != name:
+                return None  # the keys must fit this tool and no other
+            if any(m in params.text for m in _NAMELESS_ENDS) or not params.text.startswith("<parameter="):
+                return None
+            opener, logs = "", [I]
         elif shape in ("d4", "d4-bare"):
             run = draw(st.lists(st.sampled_from(CLOSERS), min_size=1, max_size=3))
             gaps = draw(st.lists(st.sampled_from(["\n", " ", "\n\n", ""]), min_size=len(run), max_size=len(run)))
@@ -680,7 +735,9 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
             if not hits:
                 return None
             logs = [V] * hits
-        if opener is not None:
+        if opener == "":  # inferred: no opener at all (content + "\n\n" or a call before: a paragraph)
+            segs.append(_Seg(sep))
+        elif opener is not None:
             segs.append(_Seg(sep + opener % name, alt=sep + opener % other))
         else:
             segs.append(_Seg(sep + head))
@@ -723,6 +780,9 @@ def test_mutated_renders(shape, data, seed):
     "none" (the render itself) and "json-control" (a valid JSON body) must not log."""
     turn = gen.gen_turn(gen.HypoSource(data.draw))
     assume(turn.tools is not None and turn.ambiguous is None)
+    # the render itself must parse to its calls (the generator's ambiguity check misses a few
+    # drifted closers, e.g. "</parameter]" + newline before a line-start "<parameter=": see the report)
+    assume([(c.name, json.loads(c.arguments)) for c in parse(turn.text, turn.tools).tool_calls] == turn.calls)
     names = _tool_names(turn.tools)
     declared = _declared(turn.tools)
     targets = [k for k, (n, _) in enumerate(turn.calls) if n in names]
