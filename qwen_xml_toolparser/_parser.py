@@ -347,8 +347,9 @@ class StreamParser:
         self._infer = bool(self._schemas) and dr.infer_enabled()
         self._nameless: list[str] = []  # the held text of a nameless call (state NAMELESS)
         self._nameless_len = 0
-        self._nameless_tail = ""
-        self._nameless_head = ""  # the <tool_call> markup before it, if any
+        self._nameless_tail = ""  # the last characters held (a marker may begin there)
+        self._nameless_head = 0  # length of the <tool_call> markup before the parameters, if any
+        self._nameless_scan = 0  # where the search for the held call's end goes on in the buffer
         self._nameless_at = -1  # where it starts in the output
         self._infer_from = 0  # no inference before this position: held text read again is content
         self._results = 0  # depth of made-up tool results (<tool_response>, ...) in the content
@@ -549,7 +550,7 @@ class StreamParser:
         body = self._json = JsonBody()
         body.shape = opener.shape
         body.watch = False
-        body.nesting = sc.JsonNesting(stop_at_close=True)
+        body.nesting = sc.JsonNesting(stop_at_close=True, strict=True)
         if opener.kind is not dr.Kind.HERMES:
             body.prefix = '{"name": ' + json.dumps(opener.name) + ', "arguments": '
             if opener.kind is dr.Kind.ARGS_CLOSED:  # the text closes the head's "{" itself
@@ -1068,6 +1069,11 @@ class StreamParser:
         nesting = body.nesting
         if nesting is not None:
             close = nesting.feed(buf, p, stop)
+            if close == sc.NOT_JSON:  # a drifted frame's "JSON" is prose: its text is content
+                body.parts.append(buf[p : nesting.stopped_at])
+                self._pos = nesting.stopped_at
+                self._json_body_done("", not_json=True)
+                return True
             if close >= 0:  # the top-level object closed: see what follows it
                 body.nesting = None
                 body.watch = False
@@ -1110,37 +1116,52 @@ class StreamParser:
         return True
 
     def _hold_nameless(self, head: int) -> None:
-        """Parameters without a name start here, after ``head`` characters of ``<tool_call>`` markup."""
+        """Parameters without a name start here, after ``head`` characters of ``<tool_call>`` markup.
+
+        The text is not consumed while it stays in the buffer; only at the end of a delta does the
+        rest move to ``_nameless`` (so each character is copied at most once more).
+        """
         self._nameless_at = self._here()
-        self._nameless_head = self._buf[self._pos : self._pos + head]
-        self._consume(head)
+        self._nameless_head = head
+        self._nameless_scan = self._pos + head
         self._goto(State.NAMELESS)  # held until its </function> (docs/drift.md)
 
     def _on_nameless(self, final: bool) -> bool:
         """Parameters outside any call: held until a ``</function>`` says a call ended here."""
         buf, p = self._buf, self._pos
-        held = self._nameless
-        overlap = self._nameless_tail  # the end of the held text: a marker may have begun there
-        window = overlap + buf[p:]
-        ends = [(i, marker) for marker in dr.NAMELESS_ENDS if (i := window.find(marker)) >= 0]
+        scan = max(self._nameless_scan, p)
+        tail = self._nameless_tail  # the end of the text held from earlier deltas
+        limit = min(len(buf), p + max(0, dr.INFER_MAX - self._nameless_len))
+        ends = []
+        for marker in dr.NAMELESS_ENDS:
+            if tail:  # a marker that began in an earlier delta
+                j = (tail + buf[scan : scan + len(marker) - 1]).find(marker)
+                if j >= 0:
+                    ends.append((scan + j - len(tail), marker))
+                    continue
+            i = buf.find(marker, scan, limit)
+            if i >= 0:
+                ends.append((i, marker))
         if not ends:
-            self._nameless_tail = window[-(len(sc.FUNCTION_END) - 1) :]
-            held.append(buf[p:])
-            self._nameless_len += len(buf) - p
-            self._pos = len(buf)
-            if final or self._nameless_len > dr.INFER_MAX:
-                self._nameless_done(None)
+            if final or limit < len(buf):  # the end, or too long: content
+                self._nameless_done(None, self._offset + len(buf))
                 return True
+            rest = buf[p:]  # the delta ends: hold what is left of it
+            self._nameless.append(rest)
+            self._nameless_len += len(rest)
+            self._nameless_tail = (tail + rest)[-(len(sc.FUNCTION_END) - 1) :]
+            self._pos = len(buf)
+            self._nameless_scan = 0  # the next delta's buffer is read from its start
             return False
         i, marker = min(ends)
+        stop = i + len(marker)
         if marker != sc.FUNCTION_END:  # a call starts: read everything again as content
-            self._nameless_done(None)
+            self._nameless_done(None, self._offset + max(i, p))
             return True
-        stop = p + i - len(overlap) + len(marker)
-        held.append(buf[p:stop])
-        self._pos = stop
-        text = "".join(held)
-        self._nameless_done(dr.fitting_tool(lambda tool: self._keys_as_call(tool, text), self._schemas))
+        # From where the held call starts (``_nameless_at``): the held text, then this buffer's.
+        text = ("".join(self._nameless) + buf[p:stop])[self._nameless_head :]
+        tool = dr.fitting_tool(lambda name: self._keys_as_call(name, text), self._schemas)
+        self._nameless_done(tool, self._offset + stop)
         return True
 
     def _keys_as_call(self, tool: str, text: str) -> set[str]:
@@ -1151,33 +1172,34 @@ class StreamParser:
         probe.finish()
         return probe._calls[0].given if probe._calls else set()
 
-    def _nameless_done(self, tool: str | None) -> None:
-        """Put the held text back in front of the buffer: as a call to ``tool``, or as content."""
-        text = "".join(self._nameless)
-        head = self._nameless_head
-        self._nameless, self._nameless_len, self._nameless_tail, self._nameless_head = [], 0, "", ""
-        rest = self._buf[self._pos :]
-        self._pos = 0
-        if tool is None:
-            self._buf = head + text + rest
+    def _nameless_done(self, tool: str | None, until: int) -> None:
+        """Read the held text again from where it started: as a call to ``tool``, or as content
+        (with no inference before ``until``, so that each character is held once)."""
+        if self._nameless:  # text held from earlier deltas goes back in front of the buffer
+            self._buf = "".join(self._nameless) + self._buf[self._pos :]
             self._offset = self._nameless_at
-            self._infer_from = self._nameless_at + len(head) + max(1, len(text))  # each character is held once
+            self._pos = 0
+        head = self._nameless_head
+        self._nameless, self._nameless_len, self._nameless_tail, self._nameless_head = [], 0, "", 0
+        if tool is None:
+            self._infer_from = max(until, self._nameless_at + 1)
             self._goto(State.CONTENT)
             return
-        self._buf = text + rest
-        self._offset = self._nameless_at + len(head)
+        self._consume(head)  # the <tool_call> markup before the parameters
         self._block_offset = self._nameless_at - self._ws_len
         dr.recovered(Shape.INFERRED_NAME)
         self._start_call(tool)
         self._goto(State.FUNCTION_BODY)
 
-    def _json_body_done(self, closer: str) -> None:
+    def _json_body_done(self, closer: str, not_json: bool = False) -> None:
         """Emit the Hermes call whose body has been read (or its text as content)."""
         json_body = self._json
         body = json_body.take()  # the next body gets a new JsonBody where it starts
         self._goto(State.CONTENT)
         shape = json_body.shape
-        if shape is None:
+        if not_json:
+            call = None
+        elif shape is None:
             call = json_call(body, self._schemas)
         else:  # a drifted frame (docs/drift.md): a call to a declared tool, or its text as content
             text = json_body.prefix + body + json_body.suffix

@@ -276,9 +276,16 @@ class JsonNesting:
     bracket, quote, comma or backslash only).
     """
 
-    __slots__ = ("_escaped", "_in_string", "commas", "deepest", "depth", "stop_at", "stop_at_close")
+    __slots__ = (
+        "_escaped", "_in_string", "commas", "deepest", "depth", "stop_at", "stop_at_close", "stopped_at", "strict"
+    )
 
-    def __init__(self, stop_at: int = 1 << 62, stop_at_close: bool = False, commas: list[int] | None = None) -> None:
+    def __init__(
+        self, stop_at: int = 1 << 62, stop_at_close: bool = False, commas: list[int] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self.strict = strict  # feed returns NOT_JSON at a character outside strings that JSON never has there
+        self.stopped_at = -1  # ... and this is where it is
         self.depth = 0
         self.deepest = 0
         self.stop_at = stop_at
@@ -288,6 +295,8 @@ class JsonNesting:
         self._escaped = False  # the piece ended with a backslash inside a string
 
     def feed(self, text: str, start: int, end: int) -> int:
+        if self.strict:
+            return self._feed_strict(text, start, end)
         if self._escaped and start < end:
             start += 1
             self._escaped = False
@@ -322,3 +331,51 @@ class JsonNesting:
             return -1
         finally:
             self.depth, self._in_string = depth, in_string
+
+    def _feed_strict(self, text: str, start: int, end: int) -> int:
+        """``feed`` that also returns ``NOT_JSON`` at a character outside strings that is not JSON
+        (prose after a drifted opener): strings are skipped to their closing quote in one search."""
+        i = start
+        if self._escaped and i < end:
+            i += 1
+            self._escaped = False
+        while i < end:
+            if self._in_string:
+                m = _STRING_STOP.search(text, i, end)
+                if m is None:
+                    return -1
+                i = m.start()
+                if text[i] == "\\":
+                    if i + 1 == end:
+                        self._escaped = True
+                        return -1
+                    i += 2
+                    continue
+                self._in_string = False
+                i += 1
+                continue
+            m = _OUTSIDE.search(text, i, end)
+            if m is None:
+                return -1
+            i = m.start()
+            ch = text[i]
+            i += 1
+            if ch == '"':
+                self._in_string = True
+            elif ch == "[" or ch == "{":
+                self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
+            elif ch == "]" or ch == "}":
+                self.depth -= 1
+                if self.depth == 0 and self.stop_at_close:
+                    return i
+            else:
+                self.stopped_at = i - 1
+                return NOT_JSON
+        return -1
+
+
+NOT_JSON: Final = -2
+_STRING_STOP = re.compile(r'["\\]')
+# Outside strings: brackets and quotes, or a character no JSON text has there.
+_OUTSIDE = re.compile(r'[\[\]{}"]|[^\s\[\]{}",:0-9.eE+\-truefalsn]')

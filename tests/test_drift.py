@@ -274,6 +274,11 @@ RAILS = [
     ("rail-a-prose", 'Use <function name="bash"> to run commands.', TOOLS, [], VERBATIM, True, []),
     ("rail-nt-line-then-prose", "<tool_name>bash</tool_name>\nruns shell commands.", TOOLS, [], VERBATIM, True, []),
     ("rail-jx-hermes-json-bare", '{"name": "bash", "arguments": {"command": "ls"}}', TOOLS, [], VERBATIM, True, []),
+    # a JSON opener followed by prose: its text is content as soon as the prose shows (not held to the end)
+    ("rail-hf-prose-then-call", '<function>{"name": "bash" is the format\n' + CALL_READ, TOOLS, [RA],
+     '<function>{"name": "bash" is the format', True, []),
+    ("rail-ja-name-arguments-prose", '<name>bash, "arguments": {"command": maybe}}\nok', TOOLS, [], VERBATIM, True,
+     []),
     ("rail-ja-function-tag-prose", '<function>bash</function> takes {"command": "ls"}', TOOLS, [], VERBATIM, True, []),
     # -- mid-line (prose, tables, inline code): only an opener at a line start opens a call
     ("rail-a-mid-line", 'The model wrote <function name="bash">\n' + CMD + "</function>", TOOLS, [], VERBATIM, True,
