@@ -40,6 +40,7 @@ from ._schema import FunctionSchema
 __all__ = [
     "AFTER_OPENER",
     "BodyTag",
+    "Context",
     "Miss",
     "Opener",
     "Shape",
@@ -177,6 +178,30 @@ def declared_param(key: str, tools: Mapping[str, FunctionSchema]) -> bool:
     return any(schema.declares(key) for schema in tools.values())
 
 
+class Context:
+    """The drift state of one output, kept apart from the parser's own (docs/drift.md)."""
+
+    __slots__ = (
+        "held", "held_at", "held_head", "held_len", "held_scan", "held_tail", "infer", "infer_from", "misses",
+        "names_tool", "results", "wrapper_end",
+    )
+
+    def __init__(self, tools: Mapping[str, FunctionSchema]) -> None:
+        self.names_tool = names_tool(tools)
+        self.wrapper_end = ""  # the closer of the wrapper a drifted call opened with (</tool_use>)
+        self.results = 0  # depth of made-up tool results (<tool_response>, ...) in the content
+        self.misses: dict[Miss, None] = {}  # call-like markup kept as content, logged at the end
+        # inferred-name: a nameless call held (state NAMELESS) until its </function>
+        self.infer = bool(tools) and infer_enabled()
+        self.infer_from = 0  # no inference before this position: held text read again is content
+        self.held: list[str] = []  # its text from earlier deltas
+        self.held_len = 0
+        self.held_tail = ""  # the last characters held (a marker may begin there)
+        self.held_head = 0  # length of the <tool_call> markup before the parameters, if any
+        self.held_scan = 0  # where the search for its end goes on in the buffer
+        self.held_at = -1  # where it starts in the output
+
+
 # ── the five shapes of issue 10 ─────────────────────────────────────────────
 
 DOUBLED: Final = "function="  # <function=function=NAME>, <parameter=function=NAME>
@@ -254,7 +279,9 @@ _RECOGNIZERS: Final = (
 )
 _PLACEHOLDERS: Final = ("<function=name>", "<parameter=name>")
 _HEADS: Final = tuple(dict.fromkeys(r.head for r in _RECOGNIZERS))
-OPENER_FIRST: Final = frozenset(h[0] for h in _HEADS)  # "<" and "{"
+_ANY_HEAD = re.compile("|".join(re.escape(h) for h in _HEADS))
+_HEAD_PREFIXES = frozenset(h[:i] for h in _HEADS for i in range(len(h)))
+_LONGEST_HEAD = max(len(h) for h in _HEADS)
 _LOOSE_NAME = re.compile(r"[\w.\-:]+")
 
 
@@ -278,6 +305,10 @@ def opener(
     head is there and a declared tool is named near it but no shape reads it.
     """
     n = len(buf)
+    if _ANY_HEAD.match(buf, pos) is None:  # the common case (<tool_call>, <function=NAME>, text)
+        if final or n - pos >= _LONGEST_HEAD or buf[pos:] not in _HEAD_PREFIXES:
+            return None  # no head, nor the start of one
+        return sc.NEED_MORE  # the start of a head
     undecided = False
     matched_head = False
     for rec in _RECOGNIZERS:
@@ -402,6 +433,19 @@ def wrapper(buf: str, pos: int, final: bool) -> tuple[int, str] | sc._NeedMore |
                 k += 1
             return k, closer
     return None
+
+
+_DRIFT_HEADS = (*_HEADS, "<tool_response>", "<result>", "<output>", "</tool_response>", "</result>", "</output>",
+                *WRAPPERS)
+_MAY_DRIFT = re.compile("|".join(re.escape(h) for h in _DRIFT_HEADS))
+_DRIFT_PREFIXES = frozenset(h[:i] for h in _DRIFT_HEADS for i in range(len(h)))
+_LONGEST_DRIFT = max(len(h) for h in _DRIFT_HEADS)
+
+
+def may_drift(buf: str, pos: int) -> bool:
+    """False when no drifted opener, wrapper or made-up result tag starts at ``pos``, nor may start
+    there once more text arrives (a quick test before the recognizers)."""
+    return _MAY_DRIFT.match(buf, pos) is not None or (len(buf) - pos < _LONGEST_DRIFT and buf[pos:] in _DRIFT_PREFIXES)
 
 
 RESULT_TAGS: Final = ("tool_response", "result", "output")

@@ -89,7 +89,6 @@ _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
 _FUNCTION_STEM = "</function"
 _PARAMETER_LINE = dr.Miss.PARAMETER_OUTSIDE_CALL
-_CONTENT_STOP = re.compile(r'<|\{(?:"|\Z)')  # with tools: "{" may open a drifted JSON head (docs/drift.md)
 
 
 class State(enum.Enum):
@@ -316,7 +315,6 @@ class StreamParser:
         # </think> is matched either way: it ends any fence (content unless drop_think).
         self._content_markers = _CONTENT_MARKERS + (_THINK_MARKERS if drop_think else (sc.THINK_END,))
         self._schemas = function_schemas(tools)
-        self._names_tool = dr.names_tool(self._schemas)
         if self._schemas:  # <parameter=TOOL> may open a call (docs/drift.md)
             self._content_markers += (sc.PARAM_START,)
         self._new_id = id_factory
@@ -343,17 +341,7 @@ class StreamParser:
         # drift (docs/drift.md)
         self._bol = True  # the next content character starts a line (or follows a call)
         self._para = True  # ... and a paragraph: the output's start, a blank line, or a call before it
-        self._wrapper_end = ""  # the closer of the wrapper a drifted call opened with (</tool_use>)
-        self._infer = bool(self._schemas) and dr.infer_enabled()
-        self._nameless: list[str] = []  # the held text of a nameless call (state NAMELESS)
-        self._nameless_len = 0
-        self._nameless_tail = ""  # the last characters held (a marker may begin there)
-        self._nameless_head = 0  # length of the <tool_call> markup before the parameters, if any
-        self._nameless_scan = 0  # where the search for the held call's end goes on in the buffer
-        self._nameless_at = -1  # where it starts in the output
-        self._infer_from = 0  # no inference before this position: held text read again is content
-        self._results = 0  # depth of made-up tool results (<tool_response>, ...) in the content
-        self._misses: dict[dr.Miss, None] = {}  # call-like markup kept as content, logged at the end
+        self._dr = dr.Context(self._schemas)  # the drift state of this output (docs/drift.md)
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
         self._value: _Value | None = None  # the value being read (in state VALUE)
@@ -410,7 +398,7 @@ class StreamParser:
         if self._ws_held and not self._after_call:
             out.append(ContentDelta("".join(self._ws_held)))
         self._drop_ws()
-        dr.missed(self._misses)
+        dr.missed(self._dr.misses)
         return out
 
     @property
@@ -464,14 +452,6 @@ class StreamParser:
     def _content(self, text: str) -> None:
         """Emit content, dropping whitespace next to calls."""
         self._fences.feed(text)
-        line = text.rstrip(" \t")
-        if line:
-            if line[-1] == "\n":
-                body = line.rstrip(_WS)
-                self._para = line.count("\n", len(body)) >= 2 or (not body and self._bol)
-                self._bol = True
-            else:
-                self._bol = self._para = False
         if self._after_call:
             text = text.lstrip(_WS)
             if not text:
@@ -485,9 +465,16 @@ class StreamParser:
             self._out.append(ContentDelta(body))
             self._ws_held = [tail] if tail else []
             self._ws_len = len(tail)
+            if tail:  # where the next content starts: a line, a paragraph (docs/drift.md)
+                lines = tail.count("\n")
+                self._bol, self._para = lines > 0, lines > 1
+            else:
+                self._bol = self._para = False
         else:
             self._ws_held.append(text)
             self._ws_len += len(text)
+            if "\n" in text:
+                self._bol, self._para = True, self._bol or text.count("\n") > 1
 
     def _args(self, text: str) -> None:
         if text:
@@ -531,7 +518,7 @@ class StreamParser:
     # ── drift (docs/drift.md) ────────────────────────────────────────────────
 
     def _miss(self, miss: dr.Miss) -> None:
-        self._misses[miss] = None
+        self._dr.misses[miss] = None
 
     def _drift_open(self, opener: dr.Opener) -> bool:
         """A drifted opener read from ``_pos`` (docs/drift.md): the call to its tool starts."""
@@ -568,9 +555,9 @@ class StreamParser:
             if tag is sc.NEED_MORE:
                 return sc.NEED_MORE
             if tag is not None:
-                self._results = max(0, self._results + tag[0])
+                self._dr.results = max(0, self._dr.results + tag[0])
                 return self._literal(buf[p : tag[1]])
-        if self._results:
+        if self._dr.results:
             return None
         at, wrapper_end = p, ""
         wrapper = dr.wrapper(buf, p, final)
@@ -585,7 +572,7 @@ class StreamParser:
             if wrapper_end and not opener.attr:
                 return None  # <tool_use> and <function_calls> wrap attribute openers only
             if wrapper_end:
-                self._wrapper_end = wrapper_end
+                self._dr.wrapper_end = wrapper_end
             return self._drift_open(opener)
         if opener is not None:
             self._miss(opener)
@@ -600,7 +587,7 @@ class StreamParser:
         call = self._call
         assert call is not None
         schema = call.schema
-        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._names_tool(name)
+        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._dr.names_tool(name)
 
     def _attr_key(self, buf: str, pos: int, final: bool) -> str | sc._NeedMore | None:
         tag = dr.attr_param(buf, pos, final)
@@ -612,7 +599,7 @@ class StreamParser:
         header = sc.match_name(self._buf, pos, final)
         if header is sc.NEED_MORE:
             return sc.NEED_MORE
-        return header is not None and sc.drifted_opener(self._buf, header, final, self._names_tool)
+        return header is not None and sc.drifted_opener(self._buf, header, final, self._dr.names_tool)
 
     def _stray_closer(self, final: bool) -> bool | sc._NeedMore:
         """Right after a call: read a closer of it at ``_pos`` (``</tool_call>``, ``</function>``, ...)."""
@@ -649,13 +636,13 @@ class StreamParser:
             k = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
             if k > p:
                 return self._literal(buf[p:k])
-            if self._wrapper_end and buf[p] == "<":
-                found = sc.match_tag(buf, p, self._wrapper_end, final)
+            if self._dr.wrapper_end and buf[p] == "<":
+                found = sc.match_tag(buf, p, self._dr.wrapper_end, final)
                 if found is sc.NEED_MORE:
                     return False
                 if found:  # the wrapper's own closer: dropped like a call's </tool_call>
-                    self._pos += len(self._wrapper_end)
-                    self._wrapper_end = ""
+                    self._pos += len(self._dr.wrapper_end)
+                    self._dr.wrapper_end = ""
                     return True
             if buf[p] != "<" or buf.startswith("</tool", p):
                 end = dr.residue(buf, p, final)
@@ -665,11 +652,14 @@ class StreamParser:
                     self._pos = end
                     dr.recovered(Shape.CLOSER_RESIDUE)
                     return True
-        if self._schemas:
-            found_stop = _CONTENT_STOP.search(buf, p)
-            lt = found_stop.start() if found_stop is not None else -1
-        else:
-            lt = buf.find("<", p)
+        lt = buf.find("<", p)
+        if self._schemas:  # a drifted JSON head may start at '{"' (or a '{' at the end of the buffer)
+            end = lt if lt >= 0 else n
+            brace = buf.find('{"', p, end)
+            if brace < 0 and end == n and buf.endswith("{"):
+                brace = n - 1
+            if brace >= 0:
+                lt = brace
         if lt < 0:
             self._content(buf[p:] if p else buf)
             self._consume(n - p)
@@ -700,7 +690,7 @@ class StreamParser:
                 return False
             if stray:
                 return True
-        if self._schemas and self._bol:
+        if self._schemas and self._bol and dr.may_drift(buf, p):
             drift = self._drift_at(final)
             if drift is sc.NEED_MORE:
                 return False
@@ -748,21 +738,21 @@ class StreamParser:
             limit = min(len(buf), p + sc.MAX_GAP)
             while k < limit and buf[k] in _WS:
                 k += 1
-            if self._schemas and not self._results:
+            if self._schemas and not self._dr.results:
                 drift = dr.opener(buf, k, final, self._schemas)
                 if drift is sc.NEED_MORE:
                     return False
                 if isinstance(drift, dr.Opener):
                     return self._drift_open(drift)
             follow = next((f for f in (sc.FUNCTION_START, "{") if buf.startswith(f, k)), None)
-            if follow is None and self._schemas and not self._results and buf.startswith(sc.PARAM_START, k):
+            if follow is None and self._schemas and not self._dr.results and buf.startswith(sc.PARAM_START, k):
                 opener = self._tool_opener(k + len(sc.PARAM_START), final)
                 if opener is sc.NEED_MORE:
                     return False
                 if opener:
                     follow = sc.PARAM_START
             if (
-                follow is None and self._infer and not self._results and self._here() >= self._infer_from
+                follow is None and self._dr.infer and not self._dr.results and self._here() >= self._dr.infer_from
                 and buf.startswith(sc.PARAM_START, k)
             ):  # <tool_call> and parameters without a name
                 header = sc.match_name(buf, k + len(sc.PARAM_START), final)
@@ -793,13 +783,13 @@ class StreamParser:
             self._open_call(k + len(follow) - p, drifted=follow == sc.PARAM_START)
             return True
         if marker == sc.PARAM_START:  # <parameter=TOOL> as the opener of a call to TOOL (drift)
-            opener = self._tool_opener(p + len(marker), final) if not self._results else False
+            opener = self._tool_opener(p + len(marker), final) if not self._dr.results else False
             if opener is sc.NEED_MORE:
                 return False
             if opener:
                 self._open_call(len(marker), drifted=True)
                 return True
-            if self._para and self._infer and not self._results and self._here() >= self._infer_from:
+            if self._para and self._dr.infer and not self._dr.results and self._here() >= self._dr.infer_from:
                 header = sc.match_name(buf, p + len(marker), final)
                 if header is sc.NEED_MORE:
                     return False
@@ -1121,17 +1111,17 @@ class StreamParser:
         The text is not consumed while it stays in the buffer; only at the end of a delta does the
         rest move to ``_nameless`` (so each character is copied at most once more).
         """
-        self._nameless_at = self._here()
-        self._nameless_head = head
-        self._nameless_scan = self._pos + head
+        self._dr.held_at = self._here()
+        self._dr.held_head = head
+        self._dr.held_scan = self._pos + head
         self._goto(State.NAMELESS)  # held until its </function> (docs/drift.md)
 
     def _on_nameless(self, final: bool) -> bool:
         """Parameters outside any call: held until a ``</function>`` says a call ended here."""
         buf, p = self._buf, self._pos
-        scan = max(self._nameless_scan, p)
-        tail = self._nameless_tail  # the end of the text held from earlier deltas
-        limit = min(len(buf), p + max(0, dr.INFER_MAX - self._nameless_len))
+        scan = max(self._dr.held_scan, p)
+        tail = self._dr.held_tail  # the end of the text held from earlier deltas
+        limit = min(len(buf), p + max(0, dr.INFER_MAX - self._dr.held_len))
         ends = []
         for marker in dr.NAMELESS_ENDS:
             if tail:  # a marker that began in an earlier delta
@@ -1147,11 +1137,11 @@ class StreamParser:
                 self._nameless_done(None, self._offset + len(buf))
                 return True
             rest = buf[p:]  # the delta ends: hold what is left of it
-            self._nameless.append(rest)
-            self._nameless_len += len(rest)
-            self._nameless_tail = (tail + rest)[-(len(sc.FUNCTION_END) - 1) :]
+            self._dr.held.append(rest)
+            self._dr.held_len += len(rest)
+            self._dr.held_tail = (tail + rest)[-(len(sc.FUNCTION_END) - 1) :]
             self._pos = len(buf)
-            self._nameless_scan = 0  # the next delta's buffer is read from its start
+            self._dr.held_scan = 0  # the next delta's buffer is read from its start
             return False
         i, marker = min(ends)
         stop = i + len(marker)
@@ -1159,7 +1149,7 @@ class StreamParser:
             self._nameless_done(None, self._offset + max(i, p))
             return True
         # From where the held call starts (``_nameless_at``): the held text, then this buffer's.
-        text = ("".join(self._nameless) + buf[p:stop])[self._nameless_head :]
+        text = ("".join(self._dr.held) + buf[p:stop])[self._dr.held_head :]
         tool = dr.fitting_tool(lambda name: self._keys_as_call(name, text), self._schemas)
         self._nameless_done(tool, self._offset + stop)
         return True
@@ -1167,7 +1157,7 @@ class StreamParser:
     def _keys_as_call(self, tool: str, text: str) -> set[str]:
         """The parameter names a call to ``tool`` with the parameters ``text`` is given."""
         probe = StreamParser(None)
-        probe._schemas, probe._names_tool = self._schemas, self._names_tool
+        probe._schemas, probe._dr.names_tool = self._schemas, self._dr.names_tool
         probe.feed(sc.FUNCTION_START + tool + ">\n" + text)
         probe.finish()
         return probe._calls[0].given if probe._calls else set()
@@ -1175,18 +1165,18 @@ class StreamParser:
     def _nameless_done(self, tool: str | None, until: int) -> None:
         """Read the held text again from where it started: as a call to ``tool``, or as content
         (with no inference before ``until``, so that each character is held once)."""
-        if self._nameless:  # text held from earlier deltas goes back in front of the buffer
-            self._buf = "".join(self._nameless) + self._buf[self._pos :]
-            self._offset = self._nameless_at
+        if self._dr.held:  # text held from earlier deltas goes back in front of the buffer
+            self._buf = "".join(self._dr.held) + self._buf[self._pos :]
+            self._offset = self._dr.held_at
             self._pos = 0
-        head = self._nameless_head
-        self._nameless, self._nameless_len, self._nameless_tail, self._nameless_head = [], 0, "", 0
+        head = self._dr.held_head
+        self._dr.held, self._dr.held_len, self._dr.held_tail, self._dr.held_head = [], 0, "", 0
         if tool is None:
-            self._infer_from = max(until, self._nameless_at + 1)
+            self._dr.infer_from = max(until, self._dr.held_at + 1)
             self._goto(State.CONTENT)
             return
         self._consume(head)  # the <tool_call> markup before the parameters
-        self._block_offset = self._nameless_at - self._ws_len
+        self._block_offset = self._dr.held_at - self._ws_len
         dr.recovered(Shape.INFERRED_NAME)
         self._start_call(tool)
         self._goto(State.FUNCTION_BODY)
