@@ -339,8 +339,7 @@ class StreamParser:
         self._drifted_opener = False  # the call header follows a <parameter=TOOL> opener
         self._unfinished: int | None = None
         # drift (docs/drift.md)
-        self._bol = True  # the next content character starts a line (or follows a call)
-        self._para = True  # ... and a paragraph: the output's start, a blank line, or a call before it
+        self._fresh = True  # no content since the output's start or the last call (see _lines_before)
         self._dr = dr.Context(self._schemas)  # the drift state of this output (docs/drift.md)
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
@@ -465,16 +464,20 @@ class StreamParser:
             self._out.append(ContentDelta(body))
             self._ws_held = [tail] if tail else []
             self._ws_len = len(tail)
-            if tail:  # where the next content starts: a line, a paragraph (docs/drift.md)
-                lines = tail.count("\n")
-                self._bol, self._para = lines > 0, lines > 1
-            else:
-                self._bol = self._para = False
+            self._fresh = False
         else:
             self._ws_held.append(text)
             self._ws_len += len(text)
-            if "\n" in text:
-                self._bol, self._para = True, self._bol or text.count("\n") > 1
+
+    def _lines_before(self) -> int:
+        """At the next content character: 0 mid-line, 1 at a line start, 2 at a paragraph start (the
+        output's start, after a blank line or a call). The whitespace before it is still held."""
+        if self._fresh:
+            return 2
+        if not self._ws_len:
+            return 0
+        held = self._ws_held[0] if len(self._ws_held) == 1 else "".join(self._ws_held)
+        return min(2, held.count("\n"))
 
     def _args(self, text: str) -> None:
         if text:
@@ -503,7 +506,7 @@ class StreamParser:
         self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
         self._after_call = True
-        self._bol = self._para = True
+        self._fresh = True
         self._call_end_seen = False
 
     def _open_call(self, head: int, drifted: bool = False, read: str = "") -> None:
@@ -669,7 +672,7 @@ class StreamParser:
             self._consume(lt - p)
             return True
         if buf[p] == "{":  # with tools only: a drifted JSON head at a line start?
-            if self._bol and not self._fences.inside:
+            if not self._fences.inside and self._lines_before():
                 drift = self._drift_at(final)
                 if drift is sc.NEED_MORE:
                     return False
@@ -690,7 +693,7 @@ class StreamParser:
                 return False
             if stray:
                 return True
-        if self._schemas and self._bol and dr.may_drift(buf, p):
+        if self._schemas and dr.may_drift(buf, p) and self._lines_before():
             drift = self._drift_at(final)
             if drift is sc.NEED_MORE:
                 return False
@@ -706,7 +709,7 @@ class StreamParser:
             found = sc.match_tag(buf, p, miss_at, final)
             if found is sc.NEED_MORE:
                 return False
-            if found and (miss is not _PARAMETER_LINE or self._bol):
+            if found and (miss is not _PARAMETER_LINE or self._lines_before()):
                 self._miss(miss)
         return self._literal("<")
 
@@ -789,14 +792,17 @@ class StreamParser:
             if opener:
                 self._open_call(len(marker), drifted=True)
                 return True
-            if self._para and self._dr.infer and not self._dr.results and self._here() >= self._dr.infer_from:
+            if (
+                self._dr.infer and not self._dr.results and self._here() >= self._dr.infer_from
+                and self._lines_before() > 1
+            ):
                 header = sc.match_name(buf, p + len(marker), final)
                 if header is sc.NEED_MORE:
                     return False
                 if header is not None and dr.declared_param(header[0], self._schemas):
                     self._hold_nameless(0)
                     return True
-            if self._bol:
+            if self._lines_before():
                 self._miss(dr.Miss.PARAMETER_OUTSIDE_CALL)
             return self._literal(marker)
         # A bare <function=NAME>: a call only if a parameter or </function> follows.
