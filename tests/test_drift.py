@@ -625,6 +625,13 @@ _ATTR_MARKUP = ("<parameter name", "</invoke", "</tool_use")
 _NAMELESS_ENDS = ("</function>", "<tool_call>", "<function=")
 
 
+def _json_args(draw, args: dict) -> str | None:
+    """The arguments as JSON text, or None when they hold "</tool_call>" (a body ends at the first one,
+    docs/behaviour.md)."""
+    text = json.dumps(args, ensure_ascii=draw(st.booleans()))
+    return None if "</tool_call>" in text else text
+
+
 def _mutate(draw, turn, shape: str, i: int, other: str):
     """The turn's text with call i mutated into ``shape``: (Rendered, the same text with the
     mutated opener naming ``other`` instead, expected drift shapes), or None when the shape does
@@ -668,9 +675,9 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
             opener = "<tool_call>\n<parameter=function=%s>\n" if draw(st.booleans()) else "<parameter=function=%s>\n"
             logs = [D]
         elif shape in ("d3", "json-control"):
-            args = json.dumps(turn.calls[k][1], ensure_ascii=draw(st.booleans()))
-            if "</tool_call>" in args:
-                return None  # the body ends at the first </tool_call> (docs/behaviour.md)
+            args = _json_args(draw, turn.calls[k][1])
+            if args is None:
+                return None
             if shape == "json-control":
                 fhead, key = '"name": "%s"', "arguments"
             else:
@@ -696,9 +703,9 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
                 tail = new_tail
             logs = [log]
         elif shape in ("json-args", "hermes-function"):
-            args = json.dumps(turn.calls[k][1], ensure_ascii=draw(st.booleans()))
-            if "</tool_call>" in args:
-                return None  # the body ends at the first </tool_call> (docs/behaviour.md)
+            args = _json_args(draw, turn.calls[k][1])
+            if args is None:
+                return None
             if shape == "hermes-function":
                 form = '<function>{"name": "%s", "arguments": ' + args + "}</function>"
                 logs = [HF]
