@@ -30,7 +30,9 @@ import enum
 import logging
 import os
 import re
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Final
 
@@ -56,6 +58,24 @@ __all__ = [
 ]
 
 logger = logging.getLogger("qwen_xml_toolparser")
+_PROBING: ContextVar[bool] = ContextVar("qwen_xml_toolparser_probing", default=False)
+
+
+def _not_probing(record: logging.LogRecord) -> bool:
+    return not _PROBING.get()
+
+
+logger.addFilter(_not_probing)  # a probe's records (see quietly) are not the output's
+
+
+@contextmanager
+def quietly() -> Iterator[None]:
+    """Records of the package logged inside are dropped (a parser probing held text, per context)."""
+    token = _PROBING.set(True)
+    try:
+        yield
+    finally:
+        _PROBING.reset(token)
 
 
 class Shape(enum.Enum):

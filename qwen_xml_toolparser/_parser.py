@@ -1164,8 +1164,9 @@ class StreamParser:
         """The parameter names a call to ``tool`` with the parameters ``text`` is given."""
         probe = StreamParser(None)
         probe._schemas, probe._dr.names_tool = self._schemas, self._dr.names_tool
-        probe.feed(sc.FUNCTION_START + tool + ">\n" + text)
-        probe.finish()
+        with dr.quietly():  # its records would repeat the output's own
+            probe.feed(sc.FUNCTION_START + tool + ">\n" + text)
+            probe.finish()
         return probe._calls[0].given if probe._calls else set()
 
     def _nameless_done(self, tool: str | None, until: int) -> None:

@@ -240,6 +240,9 @@ CASES = [
      [I]),
     ("i-tool-call-no-function", "<tool_call>\n<parameter=command>\nls -la\n</parameter>\n</function>\n</tool_call>",
      TOOLS, [LS], "", False, [I]),
+    # the keys are read by a probe of the held text: its records are not logged twice
+    ("i-value-on-opener-line", "<parameter=command> ls -la\n</parameter>\n</function>", TOOLS, [LS], "", False,
+     [I, V]),
     ("i-required-keys", "<parameter=env>\nprod\n</parameter>\n<parameter=tag>\nv1\n</parameter>\n</function>",
      [*TOOLS, DEPLOY], [("deploy", {"env": "prod", "tag": "v1"})], "", False, [I]),
     # a made-up tool result ends; a drifted call after it is recovered
