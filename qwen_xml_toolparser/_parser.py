@@ -87,6 +87,8 @@ _THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
+_BARE_FOLLOW = (sc.PARAM_START, sc.FUNCTION_END)  # what makes a bare <function=NAME> a call
+_BARE_FOLLOW_ATTR = (*_BARE_FOLLOW, sc.PARAM_ATTR)  # ... for a declared tool (attribute-parameter)
 _FUNCTION_STEM = "</function"
 _PARAMETER_LINE = dr.Miss.PARAMETER_OUTSIDE_CALL
 
@@ -810,7 +812,8 @@ class StreamParser:
         if header is sc.NEED_MORE:
             return False
         if header is not None and header[0] and buf[header[1] : header[1] + 1] == ">":
-            follows = sc.followed_by(buf, header[2], (sc.PARAM_START, sc.FUNCTION_END), final, end_ok=False)
+            after = _BARE_FOLLOW_ATTR if header[0] in self._schemas else _BARE_FOLLOW
+            follows = sc.followed_by(buf, header[2], after, final, end_ok=False)
             if follows is sc.NEED_MORE:
                 return False
             if follows:

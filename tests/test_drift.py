@@ -197,6 +197,16 @@ CASES = [
     ("ap-in-function-call", '<tool_call>\n<function=write_file>\n<parameter name="path">a.md</parameter>\n'
      '<parameter name="content">\nhi\n</parameter>\n</function>\n</tool_call>', TOOLS,
      [("write_file", {"path": "a.md", "content": "hi"})], "", False, [AP]),
+    ("ap-bare-function", '<function=bash>\n<parameter name="command">ls -la</parameter>\n</function>', TOOLS, [LS],
+     "", False, [AP]),
+    ("ap-mixed-two-calls", '<tool_call>\n<function=search>\n<parameter name="limit">3</parameter>\n'
+     "<parameter=query>\nfoo\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=read>\n"
+     '<parameter name="path">a.md</parameter>\n</function>\n</tool_call>', TOOLS,
+     [("search", {"limit": 3, "query": "foo"}), RA], "", False, [AP, AP]),
+    # after a "</parameter>" of the template's form, '<parameter name=' is still value text (see docs/drift.md)
+    ("ap-after-template-parameter", '<tool_call>\n<function=search>\n<parameter=query>\nfoo\n</parameter>\n'
+     '<parameter name="limit">3</parameter>\n</function>\n</tool_call>', TOOLS,
+     [("search", {"query": 'foo\n</parameter>\n<parameter name="limit">3'})], "", False, []),
     # -- name-tag
     ("nt-tool-name", "<tool_name>bash</tool_name>\n" + CMD + "</function>", TOOLS, [LS], "", False, [NT]),
     ("nt-name-wrapped", "<tool_call>\n<name>read</name>\n" + READ_A + "</function>\n</tool_call>", TOOLS, [RA], "",
@@ -307,6 +317,8 @@ RAILS = [
     ("rail-r-after-prose", CALL_BASH + "\nDone. tool>", TOOLS, [LS], "Done. tool>", True, []),
     ("rail-r-words", CALL_BASH + "\ncall> me maybe", TOOLS, [LS], "call> me maybe", True, []),
     ("rail-r-not-after-call", "tool>\n_call>", TOOLS, [], VERBATIM, True, []),
+    ("rail-ap-bare-undeclared", '<function=nope>\n<parameter name="x">1</parameter>\n</function>', TOOLS, [],
+     VERBATIM, True, []),
     # -- an attribute header in a call to an undeclared function: dropped as today
     ("rail-ap-undeclared-call", '<tool_call>\n<function=nope>\n<parameter name="x">1</parameter>\n</function>\n'
      "</tool_call>", TOOLS, [("nope", {})], "", False, []),
