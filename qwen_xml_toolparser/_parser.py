@@ -9,11 +9,13 @@ Grammar of what the model writes (``ws`` is whitespace, dropped next to calls)::
     parameter = "<parameter=" NAME ">" [ "\\n" ] VALUE [ "\\n" ] [ "</parameter>" ]
 
 A bare ``<function=NAME>`` (no ``<tool_call>``) starts a call only when
-``<parameter=`` or ``</function>`` follows it. Where a value ends is decided by
-lookahead (:func:`._scanner.value_closer`). The rules for content, values and
-malformed output are in docs/behaviour.md; the drifted forms that are read as
-calls (``<parameter=TOOL>`` as the opener, ``<function=function=TOOL>``, fused
-JSON heads, stray closers) and their guard rails in docs/drift.md.
+``<parameter=`` or ``</function>`` follows it (or, for a declared tool, a drifted
+``<parameter name=``). Where a value ends is decided by lookahead
+(:func:`._scanner.value_closer`). The rules for content, values and malformed
+output are in docs/behaviour.md; the drifted forms that are read as calls and
+their guard rails in docs/drift.md. The parser asks :mod:`._drift`, which owns
+them (shapes, recognizers, guard rails, the drift state of an output), at the
+points where a call may open or a frame go on.
 
 The machine. The parser is always in one :class:`State`; each state has one
 handler, ``StreamParser._on_<state>``, which reads from the buffer and returns
