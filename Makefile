@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VLLM ?= 0.33.0
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 VLLM_NO_USAGE_STATS=1 DO_NOT_TRACK=1 PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: demo test lint test-core test-matrix test-e2e bench bench-quick parse-demo ci
+.PHONY: demo test lint test-core test-matrix test-sglang test-e2e bench bench-quick parse-demo ci
 
 # A real vLLM server (CPU, tiny random Qwen3) with the qwen_xml_safe plugin; a client streams a
 # tool call and prints it as a user sees it; everything is stopped by PID.
@@ -34,6 +34,14 @@ test-core:
 test-matrix:
 	QXT_MATRIX_JOBS=$${QXT_MATRIX_JOBS:-2} bash ci/matrix.sh $$(bash ci/venv.sh --list | grep -vx '$(VLLM)')
 
+# qwen_xml_safe as an SGLang 0.5.23 detector, through SGLang's own code on CPU (tests/sglang), in a
+# light SGLang venv layered on the vLLM base (ci/sglang.sh), then the per-delta benchmark beside
+# SGLang's qwen3_coder in its quick mode.
+test-sglang:
+	@venv=$$(bash ci/sglang.sh); \
+	$$venv/bin/python -m pytest tests/sglang -p no:cacheprovider -q -ra && \
+	$$venv/bin/python benchmarks/bench_sglang.py --quick
+
 # End to end: real vLLM server, OpenAI / Anthropic SDKs, LiteLLM proxy, on loopback.
 test-e2e:
 	bash scripts/e2e/run-tests.sh -ra
@@ -48,4 +56,4 @@ parse-demo:
 bench:
 	@venv=$$(bash ci/venv.sh $(VLLM)); $$venv/bin/python benchmarks/bench_streaming.py
 
-ci: test test-matrix test-e2e demo
+ci: test test-matrix test-sglang test-e2e demo

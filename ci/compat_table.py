@@ -65,20 +65,35 @@ def tool_choice(v: str) -> str:
             "`VLLM_ENFORCE_STRICT_TOOL_CALLING=0`: JSON format")
 
 
+def reasoning(v: str) -> str:
+    """How the reasoning parser qwen_xml_safe loads, and whether drafts are decided (docs/contract.md §8;
+    read in each version's wheel: the --reasoning-parser-plugin flag, the --reasoning-parser choices,
+    the engine-based reasoning hooks; run on 0.20 and 0.33)."""
+    t = vt(v)
+    if t < (0, 12):
+        return ("installed package only (entry point: `--reasoning-parser` choices are fixed before a "
+                "plugin file loads); a call in open reasoning ends it at once")
+    how = "`--reasoning-parser-plugin …/plugin.py --reasoning-parser qwen_xml_safe` (or the installed package)"
+    if t < (0, 26):
+        return how + "; a call in open reasoning ends it at once"
+    return how + "; drafts decided (held to `</think>` or the end)"
+
+
 def table(results: dict[str, str] | None = None) -> str:
     head = ("| vLLM | tested in CI | load the plugin | `ToolParser` from | stream finishing (docs/compat-notes.md §4) "
-            "| `tool_choice` required / named (docs/grammar.md) |" + (" last result |" if results else ""))
-    sep = "|---|---|---|---|---|---|" + ("---|" if results else "")
+            "| `tool_choice` required / named (docs/grammar.md) | reasoning parser (docs/contract.md §8) |"
+            + (" last result |" if results else ""))
+    sep = "|---|---|---|---|---|---|---|" + ("---|" if results else "")
     rows = [head, sep]
     for v, reqs in versions():
         tp, fin = facts(v)
         row = (f"| {v} | yes (`ci/{reqs}`) | `--tool-parser-plugin …/qwen_xml_toolparser/plugin.py "
-               f"--tool-call-parser qwen_xml_safe` | {tp} | {fin} | {tool_choice(v)} |")
+               f"--tool-call-parser qwen_xml_safe` | {tp} | {fin} | {tool_choice(v)} | {reasoning(v)} |")
         if results:
             row += f" {results.get(v, '–')} |"
         rows.append(row)
-    rows.append("| 0.10.1, other 0.10.2+ releases | no | same | | | |" + (" |" if results else ""))
-    rows.append("| 0.10.0 and older | no: not supported (0.10.0 rejects custom `--tool-call-parser` names) | | | | |"
+    rows.append("| 0.10.1, other 0.10.2+ releases | no | same | | | | |" + (" |" if results else ""))
+    rows.append("| 0.10.0 and older | no: not supported (0.10.0 rejects custom `--tool-call-parser` names) | | | | | |"
                 + (" |" if results else ""))
     return "\n".join(rows) + "\n"
 

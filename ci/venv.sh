@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Usage: ci/venv.sh VERSION   -> prints the path of a venv with vLLM VERSION (light CPU install)
 #        ci/venv.sh --list    -> prints the versions of the matrix (ci/matrix.txt), one per line
+#        ci/venv.sh --layer NAME=REQS VERSION -> the same, with `pip install --no-deps -r REQS` in a
+#                             layer NAME-<key> on VERSION's base instead of vLLM (ci/sglang.sh)
 #
 # Recipe (one line of ci/matrix.txt per version), in two layers:
 #   base-<group>     torch 2.13.0 through ci/install-torch.sh (the CPU build where pip can get one: its
@@ -35,7 +37,14 @@ if [ "${1:-}" = "--list" ]; then
   versions
   exit 0
 fi
-version=${1:?usage: ci/venv.sh VERSION | --list}
+layer=  # --layer: NAME, and the requirement file of that layer
+layer_reqs=
+if [ "${1:-}" = "--layer" ]; then
+  layer=${2%%=*}
+  layer_reqs=${2#*=}
+  shift 2
+fi
+version=${1:?usage: ci/venv.sh [--layer NAME=REQS] VERSION | --list}
 line=$(awk -v v="$version" '!/^[[:space:]]*#/ && $1 == v' "$matrix")
 if [ -z "$line" ]; then
   echo "ci/venv.sh: vLLM $version is not in ci/matrix.txt (have: $(versions | tr '\n' ' '))" >&2
@@ -49,8 +58,16 @@ cons="$here/$cons"
 pyver=$("$python" -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])')
 base_key=$( { echo "recipe $RECIPE python $pyver"; cat "$reqs" "$cons" "$here/test.txt"; } | sha256sum | cut -c1-12)
 base="$cache/venvs/base-$group-$base_key"
-key=$( { echo "recipe $RECIPE python $pyver base $base_key"; echo "$line"; } | sha256sum | cut -c1-12)
-venv="$cache/venvs/vllm-$version-$key"
+if [ -n "$layer" ]; then  # pip install --no-deps -r REQS instead of vLLM
+  key=$( { echo "recipe $RECIPE python $pyver base $base_key"; cat "$layer_reqs"; } | sha256sum | cut -c1-12)
+  install=(-r "$layer_reqs")
+else
+  layer="vllm-$version"
+  key=$( { echo "recipe $RECIPE python $pyver base $base_key"; echo "$line"; } | sha256sum | cut -c1-12)
+  # shellcheck disable=SC2206  # extras is a word list
+  install=("vllm==$version" $extras)
+fi
+venv="$cache/venvs/$layer-$key"
 mkdir -p "$cache/venvs"
 
 step() {  # step LAYER ARGS...: pip install ARGS into LAYER, quiet unless it fails, timed
@@ -96,8 +113,8 @@ fi
 base_site=$("$base/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 flock -u 8
 
-# ---- version layer ----
-exec 9>"$cache/venvs/.lock-vllm-$version"
+# ---- version layer (or --layer) ----
+exec 9>"$cache/venvs/.lock-$layer"
 flock 9
 if [ ! -f "$venv/.complete" ] || [ -n "${QXT_VENV_REBUILD:-}" ] || [ "$base/.complete" -nt "$venv/.complete" ]; then
   echo "ci/venv.sh: building $venv" >&2
@@ -107,11 +124,10 @@ if [ ! -f "$venv/.complete" ] || [ -n "${QXT_VENV_REBUILD:-}" ] || [ "$base/.com
   site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   # addsitedir (not a bare path) so that the base's own .pth files are processed too.
   echo "import site; site.addsitedir('$base_site')" >"$site/_qxt_base.pth"
-  # shellcheck disable=SC2086  # extras is a word list
-  step "$venv" --no-deps --ignore-installed "vllm==$version" $extras
-  printf '%4d s  total (vllm %s)\n' $((SECONDS - t0)) "$version" | tee -a "$venv/.build-times" >&2
+  step "$venv" --no-deps --ignore-installed "${install[@]}"
+  printf '%4d s  total (%s)\n' $((SECONDS - t0)) "$layer" | tee -a "$venv/.build-times" >&2
   touch "$venv/.complete"
-  prune "vllm-$version" "$(basename "$venv")"
+  prune "$layer" "$(basename "$venv")"
 fi
 
 stamp="$repo $(sha256sum "$repo/pyproject.toml" | cut -c1-12)"

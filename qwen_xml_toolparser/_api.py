@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._events import ArgumentsDelta, ContentDelta, ToolCallEnd, ToolCallStart
 from ._parser import StreamParser, _default_id, not_text_error
+from ._schema import function_schemas
 
 __all__ = ["ParseResult", "ToolCall", "parse"]
 
@@ -40,21 +42,34 @@ def parse(
     """Parse a complete model output (docs/behaviour.md, "The end of the output").
 
     A call whose values are all closed is complete even without
-    ``</function>`` / ``</tool_call>``. When the output ends inside a value,
-    the call is returned (the model ended it there) unless ``cut_off`` says
-    that the token limit ended the output: then there is no call and its text
-    is not content either. ``cut_off`` may be a function, called only when
-    that question arises. Markup that opens a call at the very end
-    (``<tool_call>``, ``<tool_call><function=na``) is never content.
-    ``drop_think``: see :class:`StreamParser`.
+    ``</function>`` / ``</tool_call>``, and the call is returned when the
+    model ended the output inside a value. ``cut_off`` says that the token
+    limit ended the output: then a call open at the end is returned only if
+    it is complete by its schema (no value cut, every required parameter
+    given; a function without required parameters is complete at its
+    header); otherwise there is no call and its text is not content either.
+    ``cut_off`` may be a function, called only when that question arises
+    (at most once). Markup that opens a call at the very end (``<tool_call>``,
+    ``<tool_call><function=na``) is never content. ``drop_think``: see
+    :class:`StreamParser`.
     """
     if not isinstance(text, str):
         raise not_text_error("parse()", text)
     parser = StreamParser(tools, id_factory=id_factory, drop_think=drop_think)
+    events = parser.feed(text)
+    fed = len(events)  # events after these come from the end of the output
+    events += parser.finish()
     content: list[str] = []
     calls: dict[int, tuple[ToolCallStart, list[str]]] = {}
     done: list[ToolCall] = []
-    for event in parser.feed(text) + parser.finish():
+    cut: list[bool] = []  # cut_off, once asked
+
+    def was_cut() -> bool:
+        if not cut:
+            cut.append(cut_off() if callable(cut_off) else cut_off)
+        return cut[0]
+
+    for n, event in enumerate(events):
         if isinstance(event, ContentDelta):
             content.append(event.text)
         elif isinstance(event, ToolCallStart):
@@ -63,7 +78,18 @@ def parse(
             calls[event.index][1].append(event.text)
         elif isinstance(event, ToolCallEnd):
             start, parts = calls.pop(event.index)
-            if not (event.truncated and (cut_off() if callable(cut_off) else cut_off)):
-                done.append(ToolCall(start.id, start.name, "".join(parts)))
+            arguments = "".join(parts)
+            at_end = n >= fed  # closed by the end of the output, not by its own markup
+            if not (at_end and (event.truncated or _missing_required(start.name, arguments, tools)) and was_cut()):
+                done.append(ToolCall(start.id, start.name, arguments))
     joined = "".join(content)
     return ParseResult(joined or None, done)
+
+
+def _missing_required(name: str, arguments: str, tools: Iterable[Any] | None) -> bool:
+    """Does the call lack a parameter its function's schema requires? (Asked only at a cut.)"""
+    schema = function_schemas(tools).get(name)
+    if schema is None or not schema.required:
+        return False
+    given = json.loads(arguments)
+    return any(key not in given for key in schema.required)

@@ -20,6 +20,8 @@ __all__ = [
     "DeltaToolCall",
     "ExtractedToolCallInformation",
     "FunctionCall",
+    "ReasoningParser",
+    "ReasoningParserManager",
     "MIN_VLLM",
     "STRUCTURAL_TAGS",
     "SUPPORTS_REQUIRED_AND_NAMED",
@@ -30,6 +32,7 @@ __all__ = [
     "VLLM_VERSION",
     "builtin_structural_tag",
     "engine_finish_reason",
+    "engine_prompt_token_ids",
     "init_tool_parser",
     "json_schema_excludes",
     "logger",
@@ -100,6 +103,9 @@ DeltaFunctionCall: Any = _first("DeltaFunctionCall", *_PROTOCOL)
 ExtractedToolCallInformation: Any = _first("ExtractedToolCallInformation", *_PROTOCOL)
 FunctionCall: Any = _first("FunctionCall", *_PROTOCOL)
 ToolCall: Any = _first("ToolCall", *_PROTOCOL)
+# The reasoning-parser API (qwen_xml_toolparser/_vllm_reasoning.py): in vllm.reasoning on every version.
+ReasoningParser: Any = _first("ReasoningParser", "vllm.reasoning")
+ReasoningParserManager: Any = _first("ReasoningParserManager", "vllm.reasoning")
 
 try:
     from vllm.logger import init_logger
@@ -249,6 +255,27 @@ def engine_finish_reason() -> str | None:
         if type(output).__name__ == "CompletionOutput" and type(output).__module__.startswith("vllm."):
             reason = getattr(output, "finish_reason", None)
             return reason if isinstance(reason, str) else None
+        frame = frame.f_back
+    return None
+
+
+def engine_prompt_token_ids() -> list[int] | None:
+    """The prompt token ids of the output a reasoning parser is splitting.
+
+    vLLM shows a reasoning parser the prompt before the output only from 0.26 when streaming and
+    0.33 when not; the serving layer that calls it (every version of the matrix) holds the engine's
+    ``RequestOutput`` in a local a few frames up: ``final_res`` (non-streaming) or ``res``
+    (streaming). None when it is not found (another caller).
+    """
+    frame: FrameType | None = sys._getframe(2)
+    for _ in range(10):
+        if frame is None:
+            break
+        for name in ("final_res", "res"):
+            found = frame.f_locals.get(name)
+            if type(found).__name__ == "RequestOutput" and type(found).__module__.startswith("vllm."):
+                ids = getattr(found, "prompt_token_ids", None)
+                return list(ids) if ids is not None else None
         frame = frame.f_back
     return None
 

@@ -188,7 +188,7 @@ def fitting_tool(keys: Callable[[str], Collection[str]], tools: Mapping[str, Fun
     fits = []
     for name, schema in tools.items():
         given = keys(name)
-        if given and schema.required <= set(given) and all(schema.declares(k) for k in given):
+        if given and all(k in given for k in schema.required) and all(schema.declares(k) for k in given):
             fits.append(name)
     return fits[0] if len(fits) == 1 else None
 

@@ -19,9 +19,16 @@ one that the parser reads back exactly:
   ``qwen_xml`` rendering for that parameter (or the whole call);
 * a non-strict tool gets any of its declared parameters (any order), free string values.
 
+Between the tags of a call the grammar allows exactly what the chat templates write (no
+whitespace of its own): a model that prefers whitespace cannot spend its tokens there, so a
+forced call with bounded values always ends. Where xgrammar renders something itself (JSON values,
+the ``qwen_xml`` fallbacks) its whitespace is bounded to :data:`MAX_WHITESPACE` characters in a
+row. ``tool_choice="required"`` gets its calls separated by the template's ``\n`` and nothing
+after the last one (the builtin allows any text after the first call).
+
 The tool-choice logic (auto / required / forced, reasoning prefix, excludes, single call) stays
-the builtin's: only the calls' contents change. No vLLM or xgrammar import here: the adapter
-converts to and from xgrammar's objects.
+the builtin's otherwise. No vLLM or xgrammar import here: the adapter converts to and from
+xgrammar's objects.
 """
 
 from __future__ import annotations
@@ -37,9 +44,15 @@ __all__ = ["CALL_BEGIN", "CALL_END", "VALUE_EXCLUDES", "call_content", "free_val
 CALL_BEGIN = "<tool_call>\n" + sc.FUNCTION_START  # + NAME + ">\n"
 CALL_END = sc.FUNCTION_END + "\n" + sc.CALL_END
 PARAM_END = "\n" + sc.PARAM_END + "\n"
+CALL_SEPARATOR = "\n"  # between two calls, as the templates write them
+# Whitespace xgrammar may put in a row where it renders a value itself (JSON between tokens, the
+# qwen_xml fallbacks around a parameter): the template's one space / newline, no more. xgrammar
+# rejects 0 ("max_whitespace_cnt must be positive").
+MAX_WHITESPACE = 1
 
-# Keys that constrain a string beyond "any text": such properties keep xgrammar's rendering.
+# Keys that constrain a string beyond "any text".
 _STRING_CONSTRAINTS = frozenset({"pattern", "format", "minLength", "maxLength", "enum", "const"})
+_LENGTHS = frozenset({"minLength", "maxLength"})
 _JSON_TYPES = frozenset({"integer", "number", "boolean", "null", "object", "array"})
 # Top-level keywords that a property-by-property content would not honour.
 _COMPOSITE = frozenset({"$ref", "anyOf", "oneOf", "allOf", "not", "if", "patternProperties", "dependentSchemas"})
@@ -57,6 +70,24 @@ VALUE_EXCLUDES = tuple(dict.fromkeys((*sc.AFTER_PARAM_END, *sc.AFTER_FUNCTION_EN
 def free_value() -> dict[str, Any]:
     """A string value: any text without :data:`VALUE_EXCLUDES` (``</parameter>`` is allowed)."""
     return {"type": "any_text", "excludes": list(VALUE_EXCLUDES)}
+
+
+def bounded_value(min_length: int, max_length: int | None) -> dict[str, Any]:
+    """A string value of ``min_length`` to ``max_length`` characters (code points, as JSON schema
+    counts them) without :data:`VALUE_EXCLUDES`.
+
+    xgrammar's ``any_text`` has a maximum (``max_chars``) but no minimum: the first
+    ``min_length`` characters are a regex of characters other than ``<``, the rest ``any_text``.
+    Every marker starts with ``<``, so no marker can start in the first part, and the second
+    part excludes them itself. (A value whose first ``min_length`` characters hold a ``<`` is
+    valid but not generated: docs/grammar.md.)
+    """
+    rest = {**free_value(), "max_chars": None if max_length is None else max_length - min_length}
+    if rest["max_chars"] is None:
+        del rest["max_chars"]
+    if not min_length:
+        return rest
+    return _seq([{"type": "regex", "pattern": f"[^<]{{{min_length}}}"}, rest])
 
 
 # ── call contents ────────────────────────────────────────────────────────────────────────────
@@ -91,22 +122,42 @@ def _value_format(prop: Any, free: dict[str, Any], json_excludes: bool) -> dict[
     if not isinstance(prop, Mapping):
         return free if prop is True else None
     kind = prop.get("type")
-    if kind == "string" and not _STRING_CONSTRAINTS & prop.keys():
-        return free
-    if kind == "string" and not (_STRING_CONSTRAINTS - {"enum", "const"}) & prop.keys():
-        values = prop["enum"] if "enum" in prop else [prop["const"]]
-        if values and all(isinstance(v, str) and not any(m in v for m in VALUE_EXCLUDES) for v in values):
-            # The template's \n on each side is stripped: the value text is the enum value.
-            return _or([_const(v) for v in values])
+    if _COMPOSITE & prop.keys():
         return None
-    if isinstance(kind, str) and kind in _JSON_TYPES and not _COMPOSITE & prop.keys():
-        fmt: dict[str, Any] = {"type": "json_schema", "json_schema": dict(prop), "style": "json"}
+    constraints = _STRING_CONSTRAINTS & prop.keys()
+    if kind == "string" and not constraints:
+        return free
+    if (kind in ("string", None)) and constraints and constraints <= {"enum", "const"}:
+        values = prop["enum"] if "enum" in prop else [prop["const"]]
+        if (isinstance(values, list) and values and all(isinstance(v, str) for v in values)
+                and not any(m in v for v in values for m in VALUE_EXCLUDES)):
+            # The template's \n on each side is stripped: the value text is the enum value.
+            return _or([_const(v) for v in dict.fromkeys(values)])
+        if kind == "string":
+            return None
+    if kind == "string" and constraints == {"pattern"} and isinstance(prop["pattern"], str):
+        # xgrammar's regex, as its JSON grammar takes a pattern (the whole value matches it), but
+        # without the whitespace its qwen_xml rendering puts around the value
+        return {"type": "regex", "pattern": prop["pattern"]}
+    if kind == "string" and constraints <= _LENGTHS:
+        low, high = prop.get("minLength", 0), prop.get("maxLength")
+        if _is_count(low) and (high is None or (_is_count(high) and high >= low)):
+            return bounded_value(low, high)
+        return None
+    if isinstance(kind, str) and kind in _JSON_TYPES:
+        # xgrammar's JSON grammar; its whitespace between tokens bounded (a scalar has none).
+        fmt: dict[str, Any] = {"type": "json_schema", "json_schema": dict(prop), "style": "json",
+                               "max_whitespace_cnt": MAX_WHITESPACE}
         if kind in ("object", "array"):
             if not json_excludes:
                 return None
             fmt["excludes"] = list(VALUE_EXCLUDES)  # in nested strings
         return fmt
     return None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _param(key: str, value: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +171,12 @@ def _fallback_param(key: str, prop: Any, parameters: Mapping[str, Any]) -> dict[
     for defs in ("$defs", "definitions"):
         if defs in parameters:
             schema[defs] = parameters[defs]
-    return _seq([{"type": "json_schema", "json_schema": schema, "style": "qwen_xml"}, _const("\n")])
+    return _seq([_qwen_xml(schema), _const("\n")])
+
+
+def _qwen_xml(schema: Any) -> dict[str, Any]:
+    """xgrammar's ``qwen_xml`` rendering of ``schema``, with its whitespace bounded."""
+    return {"type": "json_schema", "json_schema": schema, "style": "qwen_xml", "max_whitespace_cnt": MAX_WHITESPACE}
 
 
 def call_content(parameters: Any, pinned: bool, json_excludes: bool = True) -> dict[str, Any] | None:
@@ -163,8 +219,11 @@ def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any], json_exc
 
     ``tools`` maps each function name to its ``parameters`` schema (the request's, also for
     tools whose schema the builtin left out because they are not strict). Calls whose content
-    is not xgrammar's ``qwen_xml`` JSON schema, and schemas :func:`call_content` does not take
-    apart, are kept as they are. ``json_excludes``: see :func:`_value_format`.
+    is not xgrammar's ``qwen_xml`` JSON schema are kept as they are; schemas
+    :func:`call_content` does not take apart keep the builtin content with its whitespace
+    bounded. The calls of ``tool_choice="required"`` (triggered tags, at least one) are
+    separated by the template's ``\n``, with nothing after the last one.
+    ``json_excludes``: see :func:`_value_format`.
     """
 
     def visit(node: Any) -> Any:
@@ -179,7 +238,12 @@ def widen_structural_tag(tag: dict[str, Any], tools: Mapping[str, Any], json_exc
             content = call_content(schema if pinned else tools.get(name), pinned, json_excludes)
             if content is not None:
                 return {**node, "content": content, "end": CALL_END}
-            return node
+            return {**node, "content": _qwen_xml(schema)}
+        if node.get("type") == "triggered_tags" and node.get("at_least_one") and node.get("tags") and all(
+                isinstance(tag, dict) and _is_call(tag) for tag in node["tags"]):
+            # required: the calls and nothing else (the builtin allows any text after the first)
+            return {"type": "tags_with_separator", "tags": visit(node["tags"]), "separator": CALL_SEPARATOR,
+                    "at_least_one": True, "stop_after_first": bool(node.get("stop_after_first"))}
         return {key: visit(value) for key, value in node.items()}
 
     widened: dict[str, Any] = visit(json.loads(json.dumps(tag)))  # a copy; the caller's tag stays as it was

@@ -422,6 +422,12 @@ class StreamParser:
         return self._call.writer.closer() if self._call is not None else ""
 
     @property
+    def reading_call(self) -> bool:
+        """Whether the parser is inside a call's markup (its opener was read as one; parameters held
+        for name inference are not, until their call starts)."""
+        return self._state is not State.CONTENT and self._state is not State.NAMELESS
+
+    @property
     def unfinished_offset(self) -> int | None:
         """Where the markup of a call starts when the output ended before its header did.
 

@@ -344,7 +344,8 @@ def value_type(schema: Any, resolver: Resolver) -> ValueType:
 
 
 class FunctionSchema:
-    """Parameter types of one function, computed once per parameter name."""
+    """Parameter types of one function, computed once per parameter name, and its required
+    parameters (``required``: the names listed there, in order)."""
 
     __slots__ = ("name", "required", "_params", "_resolver", "_cache")
 
@@ -356,9 +357,8 @@ class FunctionSchema:
         props = resolved.get("properties") if isinstance(resolved, Mapping) else None
         self._params: Mapping[str, Any] = props if isinstance(props, Mapping) else {}
         required = resolved.get("required") if isinstance(resolved, Mapping) else None
-        self.required: frozenset[str] = frozenset(
-            k for k in (required if isinstance(required, (list, tuple)) else ()) if isinstance(k, str)
-        )
+        self.required: tuple[str, ...] = tuple(
+            dict.fromkeys(k for k in required if isinstance(k, str))) if isinstance(required, list) else ()
         self._cache: dict[str, ValueType] = {}
 
     def declares(self, param: str) -> bool:

@@ -233,3 +233,79 @@ def random_hostile_schema(rng: random.Random) -> dict:
     refs = [f"#/$defs/{n}" for n in names] + ["#/$defs/missing", "#/properties/a", "#", "#/L/²"]
     defs = {n: _random_schema(rng, 0, refs) for n in names}
     return {"$defs": defs, "type": "object", "properties": {"a": _random_schema(rng, 0, refs)}}
+
+
+# ── reasoning shapes (issue 18): the reasoning / content split on hostile thinking-model output ──
+
+REASONING_SHAPES: list[Shape] = [
+    Shape("r_prose", lambda n: _repeat("The fix is in a.py; the test reads the config twice.\n", n), 0,
+          "plain reasoning, never closed"),
+    Shape("r_mentions", lambda n: _repeat("wrap it in <tool_call> tags or <function=x> <b>\n", n), 0,
+          "'<'-dense reasoning with call markup mid-line"),
+    Shape("r_line_start", lambda n: _repeat("<tool_call> is the wrapper\n<function=w> alone\n<function=w>\nx\n", n),
+          0, "line-start call markup that is not a call: a probe on every line"),
+    Shape("r_fences", lambda n: _repeat("```\n" + _call("content", "v") + "\n```\n", n), 0,
+          "fenced example calls in the reasoning"),
+    Shape("r_held_draft", lambda n: _call("content", "draft") + "\n" + _repeat("still thinking <b>\n", n)
+          + "</think>\n" + _call("content", "real"), 1, "a draft call, a long reasoning held after it, </think>"),
+    Shape("r_held_answer", lambda n: "plan\n" + _call("content", _repeat("text </thin\n", n)), 1,
+          "a call in open reasoning with a long value full of '</thin', never closed: the answer"),
+    Shape("r_whitespace", lambda n: "\n" * n + "<think>\nr\n</think>\nanswer", 0,
+          "whitespace before <think> when the prompt opened no think block"),
+]
+
+
+class CountingSplitter:
+    """A ReasoningSplitter that counts characters copied into its string attributes, state steps,
+    and characters fed to the tool parser (its probes, then the content)."""
+
+    def __init__(self, in_reasoning: bool) -> None:
+        from qwen_xml_toolparser._reasoning import ReasoningSplitter
+
+        self.copied = 0
+        self.steps = 0
+        self._known: dict[str, int] = {}
+        outer = self
+
+        class Counted(ReasoningSplitter):
+            pass
+
+        def counted(handler: Callable[[Any, bool], bool]) -> Callable[[Any, bool], bool]:
+            def step(splitter: Any, final: bool) -> bool:
+                outer.steps += 1
+                result = handler(splitter, final)
+                outer._note(splitter)
+                return result
+
+            return step
+
+        Counted._handlers = {phase: counted(h) for phase, h in ReasoningSplitter._handlers.items()}
+        self.splitter = Counted(in_reasoning=in_reasoning)
+
+    def _note(self, splitter: Any) -> None:
+        for key, value in vars(splitter).items():
+            if type(value) is str and self._known.get(key) != id(value):
+                self._known[key] = id(value)
+                self.copied += len(value)
+
+
+def measure_reasoning(name: str, n: int, streamed: bool, seed: int = 0) -> tuple[Work, str]:
+    """Split the shape's output (the prompt opened the think block, except r_whitespace), then parse
+    the content with the tool parser; the work of both, and the reasoning text."""
+    from qwen_xml_toolparser import ContentDelta
+    from qwen_xml_toolparser._reasoning import ReasoningDelta
+
+    s = next(x for x in REASONING_SHAPES if x.name == name)
+    text = s.build(n)
+    counting = CountingSplitter(in_reasoning=name != "r_whitespace")
+    events: list = []
+    for piece in deltas(text, seed) if streamed else [text]:
+        events += counting.splitter.feed(piece)
+    events += counting.splitter.finish()
+    content = "".join(e.text for e in events if type(e) is ContentDelta)
+    reasoning = "".join(e.text for e in events if type(e) is ReasoningDelta)
+    parser = CountingParser(TOOLS)
+    _, parsed = run(content, deltas(content, seed) if streamed else None, parser)
+    work = Work(len(text), counting.copied + parser.copied, counting.steps + parser.steps, parser.calls_started,
+                len(events) + len(parsed))
+    return work, reasoning

@@ -284,3 +284,187 @@ def test_builtin_strict_enum_allows_what_the_parser_reads_as_another_value():
     text = call("configure", {"name": "n", "count": "1", "flag": "true", "color": "\nred\n"})
     assert accepts(builtin([STRICT_TOOL]), text)
     assert parsed_args(text, [STRICT_TOOL])[0][1]["color"] == "\nred\n"
+
+
+# ── a forced call always ends: separators pinned, bounded values ───────────────────────────────
+
+BOUNDED_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "mode": {"type": "string", "enum": ["fast", "safe", "dark blue"]},
+        "level": {"type": "integer", "minimum": 0, "maximum": 9},
+        "verbose": {"type": "boolean"},
+        "label": {"type": "string", "minLength": 1, "maxLength": 8},
+        "id": {"const": "x-1"},
+        "nothing": {"type": "null"},
+        "word": {"type": "string", "pattern": "^[a-z]{2}$"},
+    },
+    "required": ["mode", "level", "verbose"],
+    "additionalProperties": False,
+}
+BOUNDED_TOOLS = [
+    {"type": "function", "function": {"name": "set_mode", "strict": True, "parameters": BOUNDED_SCHEMA}},
+    {"type": "function", "function": {"name": "ping", "strict": True, "parameters": {
+        "type": "object", "properties": {}, "additionalProperties": False}}},
+    {"type": "function", "function": {"name": "code", "strict": True, "parameters": {
+        "type": "object", "properties": {"code": {"type": "string", "format": "date"}},  # xgrammar's qwen_xml
+        "required": ["code"], "additionalProperties": False}}},
+    {"type": "function", "function": {"name": "pick", "strict": True, "parameters": {  # not decomposed: builtin content
+        "anyOf": [{"type": "object", "properties": {"a": {"type": "integer", "maximum": 5, "minimum": 0}},
+                   "required": ["a"], "additionalProperties": False}]}}},
+]
+WHITESPACE = [" ", "\t", "\n", "\r\n"]
+SET_MODE = call("set_mode", {"mode": "fast", "level": "3", "verbose": "true"})
+
+
+def _prefix_accepted(tag: Any, text: str) -> bool:
+    return bool(xg.GrammarMatcher(_compiled(tag.model_dump_json())).accept_string(text))
+
+
+@pytest.mark.parametrize("where", [
+    "<tool_call>\n<function=set_mode>\n",  # after the header
+    "<tool_call>\n<function=set_mode>\n<parameter=mode>\nfast\n</parameter>\n",  # between parameters
+    "<tool_call>\n<function=set_mode>\n<parameter=mode>\nfast\n</parameter>\n<parameter=level>\n3\n</parameter>\n"
+    "<parameter=verbose>\ntrue\n</parameter>\n",  # before </function>
+    SET_MODE[: -len("</tool_call>")],  # before </tool_call>
+    "<tool_call>\n<function=ping>\n",  # a function without parameters
+])
+@pytest.mark.parametrize("ws", WHITESPACE, ids=repr)
+@pytest.mark.parametrize("strict", [True, False], ids=["strict", "envelope"])
+def test_no_whitespace_of_its_own_between_the_tags(where, ws, strict):
+    """Between the tags the grammar allows only what the template writes; xgrammar's builtin allows
+    any amount of whitespace after the header (what a random model spent its tokens on)."""
+    if not strict and where.endswith("</parameter>\n"):
+        pytest.skip("in the envelope a free value may go on after '</parameter>\\n' (value text, not a separator)")
+    tools = BOUNDED_TOOLS if strict else [dict(t, function=dict(t["function"], strict=False)) for t in BOUNDED_TOOLS]
+    assert _prefix_accepted(ours(tools), where)
+    assert not _prefix_accepted(ours(tools), where + ws)
+    if strict and where.endswith("<function=set_mode>\n"):
+        assert _prefix_accepted(builtin(tools), where + ws * 50)
+
+
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "set_mode"}}],
+                         ids=["required", "named"])
+def test_nothing_after_the_forced_calls_but_more_calls(choice):
+    """required: calls separated by the template's \\n and the end of the output; the builtin lets
+    any text follow the first call (a random model fills max_tokens with it)."""
+    two = SET_MODE + "\n" + call("ping", {})
+    assert accepts(ours(BOUNDED_TOOLS, choice), SET_MODE)
+    for after in [" ", "\n", "\n\n" + call("ping", {}), "text"]:
+        assert not accepts(ours(BOUNDED_TOOLS, choice), SET_MODE + after)
+    assert accepts(ours(BOUNDED_TOOLS, choice), two) == (choice == "required")
+    if choice == "required":
+        assert accepts(builtin(BOUNDED_TOOLS, choice), SET_MODE + "\n\n  text")
+
+
+def test_xgrammar_renderings_have_bounded_whitespace():
+    """Where xgrammar renders a value itself (the qwen_xml fallback of a pattern string, a schema
+    it keeps whole), at most MAX_WHITESPACE whitespace characters in a row."""
+    from qwen_xml_toolparser._grammar import MAX_WHITESPACE
+
+    head = "<tool_call>\n<function=code>\n"
+    for where in (head, head + "<parameter=code>"):
+        assert _prefix_accepted(ours(BOUNDED_TOOLS), where + "\n" * MAX_WHITESPACE)
+        assert not _prefix_accepted(ours(BOUNDED_TOOLS), where + "\n" * (MAX_WHITESPACE + 1))
+        assert _prefix_accepted(builtin(BOUNDED_TOOLS), where + "\n" * 40)
+    assert accepts(ours(BOUNDED_TOOLS), call("code", {"code": "2026-12-07"}))
+    pick = "<tool_call>\n<function=pick>\n"
+    assert accepts(ours(BOUNDED_TOOLS, {"type": "function", "function": {"name": "pick"}}),
+                   call("pick", {"a": "5"}))
+    assert not _prefix_accepted(ours(BOUNDED_TOOLS), pick + " " * (MAX_WHITESPACE + 1))
+    assert _prefix_accepted(builtin(BOUNDED_TOOLS), pick + " " * 40)
+
+
+def _allowed(matcher: Any, bitmask: Any, vocab: int) -> Any:
+    import numpy as np
+
+    matcher.fill_next_token_bitmask(bitmask)
+    bits = np.unpackbits(bitmask[0].numpy().view(np.uint8), bitorder="little")[:vocab]
+    return np.flatnonzero(bits)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "set_mode"}}],
+                         ids=["required", "named"])
+def test_a_whitespace_loving_model_still_finishes_the_call(choice, seed):
+    """The issue-19 model: it writes whitespace whenever the grammar allows it, else the end of the
+    output when that is allowed, else a random allowed token (mostly one- or two-character pieces).
+    Under our grammar its first call ends (strict tools, bounded values), and every call it finishes is valid
+    (required: the template's \n between calls is whitespace too, so it goes on to another call);
+    under the builtin no call ever ends."""
+    import random
+
+    tok, info, _ = compiler()
+    rng = random.Random(seed)
+    ws_tokens = {i for i in range(len(tok)) if (t := tok.decode([i])) and not t.strip() and len(t) < 8}
+
+    def walk(tag: Any, limit: int) -> list[int]:
+        matcher = xg.GrammarMatcher(_compiled(tag.model_dump_json()))
+        bitmask = xg.allocate_token_bitmask(1, info.vocab_size)
+        ids: list[int] = []
+        while len(ids) < limit:
+            allowed = _allowed(matcher, bitmask, info.vocab_size)
+            ws = [int(i) for i in allowed if int(i) in ws_tokens]
+            if ws:
+                token = rng.choice(ws)
+            elif EOS in allowed:
+                break
+            else:
+                token = int(rng.choice(list(allowed)))
+            assert matcher.accept_token(token)
+            ids.append(token)
+        return ids
+
+    tools = BOUNDED_TOOLS[:2]  # decomposed by _grammar (xgrammar's own renderings may carry a space: docs/grammar.md)
+    ids = walk(ours(tools, choice), 300)
+    text = tok.decode(ids)
+    assert "</tool_call>" in text
+    calls = parse(text, tools, cut_off=len(ids) == 300).tool_calls
+    assert calls and (len(calls) == 1 or choice == "required")
+    for c in calls:
+        schema = next(t["function"]["parameters"] for t in tools if t["function"]["name"] == c.name)
+        jsonschema.validate(json.loads(c.arguments), schema)
+    assert "</tool_call>" not in tok.decode(walk(builtin(tools, choice), 300))
+
+
+# Every value the parser reads back (in the template's rendering) is still generable.
+
+_SAFE_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12).filter(
+    lambda v: not any(m in v for m in VALUE_EXCLUDES))
+_BOUNDED_ARGS = st.fixed_dictionaries(
+    {"mode": st.sampled_from(["fast", "safe", "dark blue"]), "level": st.integers(0, 9), "verbose": st.booleans()},
+    optional={"label": _SAFE_TEXT.filter(lambda v: 1 <= len(v) <= 8 and "<" not in v[:1]), "id": st.just("x-1"),
+              "nothing": st.none(), "word": st.from_regex(r"[a-z]{2}", fullmatch=True)})
+
+
+@given(_BOUNDED_ARGS)
+def test_every_schema_value_in_the_template_rendering_is_generable(args):
+    ordered = {k: args[k] for k in BOUNDED_SCHEMA["properties"] if k in args}  # strict: declared order
+    text = call("set_mode", {k: _render(v) for k, v in ordered.items()})
+    assert accepts(ours(BOUNDED_TOOLS), text)
+    assert parsed_args(text, BOUNDED_TOOLS) == [("set_mode", ordered)]
+
+
+@given(st.dictionaries(st.sampled_from(["k", "long key", "é"]),
+                       st.one_of(st.integers(), st.booleans(), st.none(), _SAFE_TEXT,
+                                 st.lists(st.integers(), max_size=3)), max_size=3),
+       st.lists(st.one_of(st.integers(), _SAFE_TEXT), max_size=4))
+def test_json_values_in_the_template_rendering_are_generable(obj, arr):
+    """Objects and arrays as the template writes them (tojson: ", " and ": ") fit the whitespace bound."""
+    if not json_excludes():
+        pytest.skip("xgrammar < 0.2.8: objects and arrays keep xgrammar's rendering")
+    schema = {"type": "object", "properties": {"o": {"type": "object"}, "a": {"type": "array"}},
+              "required": ["o", "a"], "additionalProperties": False}
+    tools = [{"type": "function", "function": {"name": "f", "strict": True, "parameters": schema}}]
+    text = call("f", {"o": json.dumps(obj, ensure_ascii=False), "a": json.dumps(arr, ensure_ascii=False)})
+    assert accepts(ours(tools), text)
+    assert parsed_args(text, tools) == [("f", {"o": obj, "a": arr})]
+
+
+@pytest.mark.parametrize("value, ok", [("a", True), ("12345678", True), ("", False), ("123456789", False),
+                                       ("<b>", False), ("a<b>", True), ("a<function=x>", False)])
+def test_string_lengths_are_bounded(value, ok):
+    text = call("set_mode", {"mode": "fast", "level": "1", "verbose": "false", "label": value})
+    assert accepts(ours(BOUNDED_TOOLS), text) == ok
+    if ok:
+        assert parsed_args(text, BOUNDED_TOOLS)[0][1]["label"] == value

@@ -23,7 +23,7 @@ from qwen_xml_toolparser import ArgumentsDelta, StreamParser, parse
 from qwen_xml_toolparser._coerce import MAX_INT_DIGITS, MAX_JSON_DEPTH, NonStringPrefix, coerce
 from qwen_xml_toolparser._schema import MAX_TOTAL_WORK, MAX_WORK, FunctionSchema, Resolver, ValueType, function_schemas
 from tests.core.helpers import check, stream
-from tests.hostile_shapes import SHAPES, measure, random_hostile_schema
+from tests.hostile_shapes import REASONING_SHAPES, SHAPES, measure, measure_reasoning, random_hostile_schema
 
 THOROUGH = os.environ.get("QXT_THOROUGH", "") not in ("", "0")
 
@@ -69,6 +69,39 @@ def test_work_per_character_does_not_grow(shape, streamed):
     assert large.steps_per_char <= small.steps_per_char * 1.1 + 0.05, (shape.name, works)
     # ... and that constant is small: at most the scanner's look-ahead window per delta.
     assert large.copied_per_char < 20, (shape.name, works)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["one-delta", "streamed"])
+@pytest.mark.parametrize("shape", REASONING_SHAPES, ids=[s.name for s in REASONING_SHAPES])
+def test_reasoning_split_work_per_character_does_not_grow(shape, streamed):
+    """The reasoning parser's split (docs/contract.md §8, rule 7) on hostile thinking-model output,
+    then the tool parser on the content: constant work per character."""
+    sizes = STREAM_SIZES if streamed else SINGLE_SIZES
+    works = [measure_reasoning(shape.name, n, streamed)[0] for n in sizes]
+    for w in works:
+        assert w.calls == shape.calls, (shape.name, w)
+    small, large = works[0], works[-1]
+    assert large.copied_per_char <= small.copied_per_char * 1.1 + 0.05, (shape.name, works)
+    assert large.steps_per_char <= small.steps_per_char * 1.1 + 0.05, (shape.name, works)
+    assert large.copied_per_char < 20, (shape.name, works)
+
+
+def test_counting_splitter_sees_quadratic_copying(monkeypatch):
+    """The instrument: a START phase that kept leading whitespace in its buffer (re-read on every
+    delta, as before it was set aside) is caught."""
+    from qwen_xml_toolparser._reasoning import Phase, ReasoningSplitter
+
+    def rescanning_start(self, final):
+        buf = self._buf
+        if buf.strip() == "" and not final:
+            self._held_ws = buf  # the whole run copied again on every delta
+            return False
+        return original(self, final)
+
+    original = ReasoningSplitter._handlers[Phase.START]
+    monkeypatch.setitem(ReasoningSplitter._handlers, Phase.START, rescanning_start)
+    works = [measure_reasoning("r_whitespace", n, True)[0] for n in (2_000, 20_000)]
+    assert works[1].copied_per_char > works[0].copied_per_char * 2
 
 
 def test_counting_parser_sees_quadratic_copying():

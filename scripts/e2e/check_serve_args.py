@@ -30,6 +30,11 @@ def check(argv: list[str]) -> dict:
     validate_parsed_serve_args(args)
     if args.tool_parser_plugin:
         ToolParserManager.import_tool_parser(args.tool_parser_plugin)
+    reasoning_plugin = getattr(args, "reasoning_parser_plugin", None) or None
+    if reasoning_plugin:  # what vLLM's engine process imports to find --reasoning-parser
+        from vllm.reasoning import ReasoningParserManager
+
+        ReasoningParserManager.import_reasoning_parser(reasoning_plugin)
     validate_api_server_args(args)
     # validate_api_server_args reads the reasoning parser from structured_outputs_config, which the
     # engine args fill in later: check the --reasoning-parser name against the registry here
@@ -47,6 +52,7 @@ def check(argv: list[str]) -> dict:
         "tool_parser_plugin": args.tool_parser_plugin,
         "enable_auto_tool_choice": args.enable_auto_tool_choice,
         "reasoning_parser": reasoning,
+        "reasoning_parser_plugin": reasoning_plugin,
         "tensor_parallel_size": args.tensor_parallel_size,
         "data_parallel_size": args.data_parallel_size,
         "enable_expert_parallel": args.enable_expert_parallel,

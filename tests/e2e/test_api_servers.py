@@ -53,6 +53,19 @@ def one_request(base_url: str, model: str, i: int):
     return raw.headers.get("x-qxt-pid"), raw.headers.get("x-qxt-parser"), args, reply
 
 
+def test_forced_calls_concurrently(vllm_pool, model):
+    """16 concurrent ``tool_choice="required"`` requests (half streamed), nothing scripted, on two
+    API servers: every one returns a complete, schema-valid call within max_tokens=120 (issue 19;
+    the checks of test_tool_choice.py)."""
+    sys.path.insert(0, str(stack.REPO))
+    from benchmarks.forced_calls import STRICT_SCHEMAS, complete, concurrent
+
+    server = vllm_pool.get_serve(**SERVE_2)
+    outcomes = concurrent(server.base_url, model, 16, STRICT_SCHEMAS, True, 120)
+    bad = [o for o in outcomes if not complete(o, STRICT_SCHEMAS)]
+    assert not bad, bad
+
+
 @pytest.mark.parametrize("via", ["file", "entry-point"])
 def test_every_api_server_parses(vllm_pool, model, plugin_only, via):
     """With "entry-point" nothing but vLLM's loading of the package's vllm.general_plugins entry
@@ -87,3 +100,4 @@ def test_sustained_load_quick(vllm_pool, model, plugin_only):
     assert result.problems() == {}, result.examples
     assert result.disconnected > 0 and result.tool_calls > 0 and result.text_only > 0
     assert len(result.pids) == 2, result.pids  # both API-server processes took part
+

@@ -81,7 +81,7 @@ SERVE_SCRIPTS = {
                   "enable_expert_parallel": True}),
     "480b-bf16": ("vllm-serve-qwen3-coder-480b-a35b.sh", {"MODEL": "Qwen/Qwen3-Coder-480B-A35B-Instruct"},
                   {"tensor_parallel_size": 8, "enable_expert_parallel": False}),
-    "qwen3.5": ("vllm-serve-qwen3.5.sh", {}, {"model": "Qwen/Qwen3.5-35B-A3B-FP8", "reasoning_parser": "qwen3"}),
+    "qwen3.5": ("vllm-serve-qwen3.5.sh", {}, {"model": "Qwen/Qwen3.5-35B-A3B-FP8", "reasoning_parser": "qwen_xml_safe"}),
 }
 
 
@@ -104,6 +104,8 @@ def test_gpu_serve_scripts_parse_with_vllms_own_cli(e2e_setup, tmp_path):
         assert Path(r["tool_parser_plugin"]).resolve() == stack.PLUGIN
         assert r["served_model_name"] == [stack.SERVED_MODEL]
         assert {k: r[k] for k in expected} == expected, r
+        if r["reasoning_parser"] == stack.PLUGIN_PARSER:  # the engine process must load the file too
+            assert Path(r["reasoning_parser_plugin"]).resolve() == stack.PLUGIN
 
 
 def test_continue_config(openai_client):

@@ -1,11 +1,11 @@
 """Qwen3.5+ thinking through vLLM's own /v1/messages, as Claude Code sees it: with
-``--reasoning-parser qwen3`` the model's ``<think>…</think>`` comes back as a ``thinking`` block,
-then our plugin's calls as ``tool_use`` blocks.
+``--reasoning-parser qwen_xml_safe`` the model's ``<think>…</think>`` comes back as a ``thinking``
+block, then our plugin's calls as ``tool_use`` blocks; a draft call inside the thinking is not a
+``tool_use`` block, and an answer written without a think block is text (docs/contract.md §8).
 
-Runs on test_reasoning.py's server (vLLM's qwen3 reasoning parser, plus the forcing logits
-processor that scripts the model through ``vllm_xargs``; see anthropic_scripted.py). With that
-reasoning parser everything before ``</think>`` is reasoning, even without an opening
-``<think>`` (Qwen3.5's template opens it in the prompt), so every scripted output here thinks first.
+Runs on test_reasoning.py's server (the reasoning parser, plus the forcing logits processor that
+scripts the model through ``vllm_xargs``; see anthropic_scripted.py). The test template opens no
+think block, so scripted outputs that think start with ``<think>``.
 """
 
 from __future__ import annotations
@@ -77,4 +77,29 @@ def test_thinking_then_text(client, model, streamed):
     msg = got.message if streamed else got
     assert [b.type for b in non_blank(msg.content)] == ["thinking", "text"]
     assert msg.content[-1].text.strip() == "No tool needed: the <tool_call> tag is just text."
+    assert msg.stop_reason == "end_turn"
+
+
+@STREAM
+def test_rejected_draft_is_not_run(client, model, streamed):
+    """Claude Code runs every tool_use block: a Bash call the model rejected inside its thinking
+    must not be one."""
+    draft = tool_call("Bash", command="rm -rf build", description="clean")
+    text = ("<think>\nFirst:\n" + draft + "\nNo, keep the build; just run the tests.\n</think>\n\n"
+            + tool_call("Bash", **BASH))
+    got = ask(client, model, text, streamed)
+    msg = got.message if streamed else got
+    blocks = non_blank(msg.content)
+    assert [b.type for b in blocks] == ["thinking", "tool_use"], msg.content
+    assert draft in blocks[0].thinking
+    check_tool_uses(blocks, [("Bash", BASH)])
+    assert msg.stop_reason == "tool_use"
+
+
+@STREAM
+def test_final_answer_without_think_block_is_text(client, model, streamed):
+    """After a tool result the model answers without thinking: a text block, not thinking."""
+    got = ask(client, model, "The tests pass now.", streamed)
+    msg = got.message if streamed else got
+    assert [(b.type, getattr(b, "text", None)) for b in non_blank(msg.content)] == [("text", "The tests pass now.")]
     assert msg.stop_reason == "end_turn"

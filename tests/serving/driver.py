@@ -72,10 +72,11 @@ class ScriptedServing:
     """A real ``OpenAIServingChat`` whose engine replays scripted model text."""
 
     def __init__(self, tool_parser: str = "qwen3_coder", tokenizer_dir: str | None = None,
-                 chat_template: str = CHAT_TEMPLATE):
+                 chat_template: str = CHAT_TEMPLATE, reasoning_parser: str = ""):
         from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
         self.tool_parser = tool_parser
+        self.reasoning_parser = reasoning_parser
         self.tokenizer_dir = str(tokenizer_dir or ensure_tokenizer_dir())
         self.chat_template = chat_template
         self.version = version_tuple()
@@ -187,7 +188,7 @@ class ScriptedServing:
 
         common = dict(request_logger=None, chat_template=self.chat_template,
                       chat_template_content_format="auto", enable_auto_tools=True,
-                      tool_parser=self.tool_parser)
+                      tool_parser=self.tool_parser, reasoning_parser=self.reasoning_parser)
         chat_params = inspect.signature(OpenAIServingChat.__init__).parameters
 
         paths = [BaseModelPath(name=MODEL_NAME, model_path=self.tokenizer_dir)]
@@ -335,11 +336,12 @@ def _dump(res) -> dict:
 
 def collect(chunks: list[dict]) -> dict:
     """Reassemble what a client sees from the SSE chunks of one choice-0 stream."""
-    content, calls, finish = "", {}, []
+    content, reasoning, calls, finish = "", "", {}, []
     for c in chunks:
         for ch in c.get("choices", []):
             d = ch.get("delta") or {}
             content += d.get("content") or ""
+            reasoning += d.get("reasoning") or d.get("reasoning_content") or ""
             for tc in d.get("tool_calls") or []:
                 slot = calls.setdefault(tc["index"], {"id": [], "name": [], "arguments": [], "type": []})
                 if tc.get("id"):
@@ -353,4 +355,5 @@ def collect(chunks: list[dict]) -> dict:
                     slot["arguments"].append(fn["arguments"])
             if ch.get("finish_reason"):
                 finish.append(ch["finish_reason"])
-    return {"content": content, "calls": [calls[i] for i in sorted(calls)], "finish": finish}
+    return {"content": content, "reasoning": reasoning, "calls": [calls[i] for i in sorted(calls)],
+            "finish": finish}

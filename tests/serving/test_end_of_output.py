@@ -304,3 +304,37 @@ def test_tool_choice_none_keeps_the_output_as_content(srv, chunk):
     got = stream(srv, text, tools=WEATHER, chunk=chunk, tool_choice="none")
     assert streamed_view(got) == (text, [])
     assert whole_view(complete(srv, text, tools=WEATHER, tool_choice="none")) == (text, [], "stop")
+
+
+# ── 5. a call cut before its required parameters is judged by its schema (issue 19) ─────────
+
+PING = [{"type": "function", "function": {"name": "ping", "parameters": {
+    "type": "object", "properties": {"host": {"type": "string"}}}}}]
+HEADER_ONLY = "Sure.\n<tool_call>\n<function=get_weather>\n\t \r\n  \t"  # whitespace until max_tokens
+
+
+@pytest.mark.parametrize("chunk", [1, 100000])
+def test_5_call_cut_before_its_required_parameter(srv, chunk):
+    """Non-streaming: no call (it was ``get_weather({})``), finish_reason "length", no markup in
+    the content. Streaming cannot take it back: a closed ``{}``, the cut reported as in §2."""
+    content, calls, finish = whole_view(complete(srv, HEADER_ONLY, tools=WEATHER, finish="length"))
+    assert (content, calls, finish) == ("Sure.", [], "length")
+    got = stream(srv, HEADER_ONLY, tools=WEATHER, chunk=chunk, finish="length")
+    assert streamed_view(got) == ("Sure.", [("get_weather", {})]), _describe(got["chunks"])
+    assert got["finish"] == [cut_stream_finish_reason()]
+
+
+def test_5_same_output_ended_by_the_model_is_a_call(srv):
+    """Ended by EOS: the model's call as written, in both modes."""
+    want = ("Sure.", [("get_weather", {})])
+    assert whole_view(complete(srv, HEADER_ONLY, tools=WEATHER))[:2] == want
+    assert streamed_view(stream(srv, HEADER_ONLY, tools=WEATHER)) == want
+
+
+@pytest.mark.parametrize("tail", ["\n", "<parameter=host>\nexample.org\n</parameter>\n"])
+def test_5_no_required_parameters_complete_at_the_header(srv, tail):
+    text = "<tool_call>\n<function=ping>\n" + tail
+    want = [("ping", {"host": "example.org"} if "host" in tail else {})]
+    assert whole_view(complete(srv, text, tools=PING, finish="length")) == ("", want, whole_cut_call_finish_reason())
+    got = stream(srv, text, tools=PING, finish="length")
+    assert streamed_view(got) == ("", want) and got["finish"] == [cut_stream_finish_reason()]

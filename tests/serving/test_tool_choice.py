@@ -112,13 +112,17 @@ def calls_of(reply: dict) -> list[tuple[str, dict]]:
 
 
 def skeleton(node: Any) -> Any:
-    """A structural tag with every call's content and end blanked (what the widening may change)."""
+    """A structural tag with every call's content and end blanked, and the calls of required in one
+    form (what the widening may change: the call contents; required's calls joined by the template's
+    \\n and nothing after them, where the builtin allows any text after the first)."""
     if isinstance(node, list):
         return [skeleton(item) for item in node]
     if not isinstance(node, dict):
         return node
     if node.get("type") == "tag" and str(node.get("begin", "")).startswith("<tool_call>\n<function="):
         return {**node, "content": None, "end": None}
+    if node.get("type") in ("triggered_tags", "tags_with_separator") and node.get("at_least_one"):
+        return {"type": "forced calls", "tags": skeleton(node["tags"]), "single": node.get("stop_after_first")}
     return {key: skeleton(value) for key, value in node.items()}
 
 
@@ -229,3 +233,46 @@ def test_tool_strict_level(runner, level):
     assert got.model_dump() == type(theirs).model_validate(widened).model_dump()
     contents = [tag["content"]["type"] for tag in got.model_dump()["format"]["tags"]]
     assert contents == (["sequence", "sequence"] if level == "parameter" else ["star", "star"])
+
+
+CUT_HEADER = "<tool_call>\n<function=write_file>\n\t \r\n  \t"  # what a random model wrote until max_tokens
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
+@pytest.mark.parametrize("case", ["required-strict", "named-strict", "required", "named"])
+def test_forced_call_cut_before_its_required_parameters(runner, case, stream):
+    """Issue 19 through the serving layer, where a structural tag forces the call: cut by max_tokens
+    after the header, non-streaming returns no call and finish_reason "length" (in-tree returns
+    ``write_file({})``); streaming closes the JSON and reports the cut as for any cut call
+    (docs/behaviour.md "The end of the output")."""
+    srv = runner.serving(PLUGIN)
+    tool_choice, strict = CASES[case]
+    kw = dict(tools=_tools(strict), tool_choice=tool_choice, finish="length")
+    if not stream:
+        srv.next_text, srv.next_chunking, srv.next_finish = CUT_HEADER, (1, False), "length"
+        kw.pop("finish")
+        kw["max_tokens"] = len(srv.tokenizer.encode(CUT_HEADER, add_special_tokens=False))
+    try:
+        if stream:
+            reply = collect(runner.run(srv.stream(CUT_HEADER, **kw)))
+        else:
+            from tests.serving.driver import _dump
+
+            res = _dump(runner.run(srv.serving.create_chat_completion(srv.request(None, stream=False, **kw))))
+            if "choices" not in res:
+                raise ServingError(res)
+            reply = res["choices"][0]
+    except ServingError as exc:
+        pytest.skip(f"vLLM {srv.version}: {case} goes through vLLM's JSON format here ({str(exc.args)[:80]})")
+    if constraint(srv.sampling_params[-1]) is None or constraint(srv.sampling_params[-1])[0] != "structural_tag":
+        pytest.skip(f"vLLM {srv.version}: no structural tag for {case}")
+    from tests.serving.test_end_of_output import cut_stream_finish_reason
+
+    if stream:
+        # A named choice's stream reports the cut as "length" (0.26 too: measured); required as any cut call.
+        want = "length" if case.startswith("named") else cut_stream_finish_reason()
+        assert calls_of(reply) == [("write_file", {})] and reply["finish"] == [want]
+        assert reply["content"] == ""
+    else:
+        assert reply["finish_reason"] == "length" and not reply["message"].get("tool_calls")
+        assert not reply["message"].get("content")
