@@ -343,7 +343,6 @@ class StreamParser:
         self._drifted_opener = False  # the call header follows a <parameter=TOOL> opener
         self._unfinished: int | None = None
         # drift (docs/drift.md)
-        self._fresh = True  # no content since the output's start or the last call (see _lines_before)
         self._dr = dr.Context(self._schemas)  # the drift state of this output (docs/drift.md)
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
@@ -474,7 +473,6 @@ class StreamParser:
             self._out.append(ContentDelta(body))
             self._ws_held = [tail] if tail else []
             self._ws_len = len(tail)
-            self._fresh = False
         else:
             self._ws_held.append(text)
             self._ws_len += len(text)
@@ -482,7 +480,7 @@ class StreamParser:
     def _lines_before(self) -> int:
         """At the next content character: 0 mid-line, 1 at a line start, 2 at a paragraph start (the
         output's start, after a blank line or a call). The whitespace before it is still held."""
-        if self._fresh:
+        if self._after_call or self._here() == self._ws_len:  # only whitespace since a call / the start
             return 2
         if not self._ws_len:
             return 0
@@ -516,7 +514,6 @@ class StreamParser:
         self._out.append(ToolCallEnd(call.index, truncated))
         self._call = None
         self._after_call = True
-        self._fresh = True
         self._call_end_seen = False
 
     def _open_call(self, head: int, drifted: bool = False, read: str = "") -> None:
@@ -666,10 +663,10 @@ class StreamParser:
                     dr.recovered(Shape.CLOSER_RESIDUE)
                     return True
         lt = buf.find("<", p)
-        if self._schemas:  # a drifted JSON head may start at '{"' (or a '{' at the end of the buffer)
-            end = lt if lt >= 0 else n
+        end = lt if lt >= 0 else n
+        if self._schemas and buf.find("{", p, end) >= 0:  # a drifted JSON head may start at '{"'
             brace = buf.find('{"', p, end)
-            if brace < 0 and end == n and buf.endswith("{"):
+            if brace < 0 and end == n and buf[-1] == "{":  # ... or at a '{' that ends the buffer
                 brace = n - 1
             if brace >= 0:
                 lt = brace
