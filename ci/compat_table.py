@@ -68,7 +68,7 @@ def tool_choice(v: str) -> str:
 def reasoning(v: str) -> str:
     """How the reasoning parser qwen_xml_safe loads, and whether drafts are decided (docs/contract.md §8;
     read in each version's wheel: the --reasoning-parser-plugin flag, the --reasoning-parser choices,
-    the engine-based reasoning hooks; run on 0.20 and 0.33)."""
+    the engine-based reasoning hooks; the reasoning tests run on 0.10.2 - 0.34.0, docs/compat-notes.md §8)."""
     t = vt(v)
     if t < (0, 12):
         return ("installed package only (entry point: `--reasoning-parser` choices are fixed before a "

@@ -269,8 +269,12 @@ def test_forced_call_cut_before_its_required_parameters(runner, case, stream):
     from tests.serving.test_end_of_output import cut_stream_finish_reason
 
     if stream:
-        # A named choice's stream reports the cut as "length" (0.26 too: measured); required as any cut call.
-        want = "length" if case.startswith("named") else cut_stream_finish_reason()
+        # A named choice's stream reports the cut as "length" from 0.26 (0.22 with the structural tag:
+        # "tool_calls"; measured); required as any cut call.
+        from qxt_support.vllm import version_tuple
+
+        named = case.startswith("named") and version_tuple() >= (0, 26)
+        want = "length" if named else cut_stream_finish_reason()
         assert calls_of(reply) == [("write_file", {})] and reply["finish"] == [want]
         assert reply["content"] == ""
     else:
