@@ -93,6 +93,60 @@ class ForceOutput(AdapterLogitsProcessor):
         return force_and_dump
 
 
+class ScriptedMessages:
+    """Attach the next scripted text to each ``/v1/messages`` request that names a script file."""
+
+    HEADER = b"x-qxt-script"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        script = dict(scope.get("headers") or []).get(self.HEADER) if scope.get("type") == "http" else None
+        if script is None or scope.get("method") != "POST" or scope.get("path") != "/v1/messages":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = json.loads(b"".join(chunks))
+        path = Path(script.decode())
+        log = path.with_name(path.name + ".log")
+        used = len(log.read_text().splitlines()) if log.exists() else 0
+        says = json.loads(path.read_text())["says"]
+        text = says[used] if used < len(says) else None
+        with log.open("a") as f:
+            f.write(json.dumps({"says": text, "request": body}) + "\n")
+        if text is None:
+            error = json.dumps({"type": "error", "error": {"type": "invalid_request_error",
+                                                           "message": f"script {path} used up"}}).encode()
+            await send({"type": "http.response.start", "status": 409,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": error})
+            return
+        body["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "qxt_says": text}
+        body["temperature"] = 0
+        body["max_tokens"] = len(text.encode()) + 16
+        thinking = body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") == "enabled":  # budget < max_tokens
+            body["max_tokens"] = max(body["max_tokens"], int(thinking.get("budget_tokens", 0)) + 1)
+        raw = json.dumps(body).encode()
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(raw)).encode())]}
+        sent: list[bool] = []
+
+        async def replay() -> dict[str, Any]:
+            if not sent:
+                sent.append(True)
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
 async def served_by(request: Any, call_next: Callable[[Any], Any]) -> Any:
     response = await call_next(request)
     response.headers["x-qxt-pid"] = str(os.getpid())
