@@ -21,8 +21,17 @@
 * ``served_by``: an HTTP middleware (``--middleware e2e_hooks.served_by``) that tags every
   response with the API-server process that handled it (``x-qxt-pid``) and the class registered
   for ``qwen_xml_safe`` in that process (``x-qxt-parser``), for the several-API-server test.
+* ``ScriptedMessages``: an ASGI middleware (``--middleware e2e_hooks.ScriptedMessages``) that
+  scripts a client which sends its own requests (Claude Code, tests/e2e/test_reasoning_claude_code.py):
+  a ``POST /v1/messages`` carrying the header ``x-qxt-script: FILE`` gets the next text of FILE's
+  JSON list ``says`` attached as ``vllm_xargs.qxt_says`` (forced by ``ForceOutput``), with
+  ``temperature`` 0 and ``max_tokens`` cut to fit it. Each such request is logged, one JSON line,
+  to ``FILE.log`` (whose length is also the count of texts used); once the list is used up the
+  request is refused (HTTP 400, which Claude Code does not retry), so an unexpected extra request
+  fails the test instead of sampling the random model. Requests without the header pass untouched.
+  The client sets the header itself (Claude Code: ``ANTHROPIC_CUSTOM_HEADERS``).
 
-Both are in the test server's PYTHONPATH only (stack.py); the plugin itself has no test hook.
+All are in the test server's PYTHONPATH only (stack.py); the plugin itself has no test hook.
 """
 
 from __future__ import annotations
@@ -123,7 +132,7 @@ class ScriptedMessages:
         if text is None:
             error = json.dumps({"type": "error", "error": {"type": "invalid_request_error",
                                                            "message": f"script {path} used up"}}).encode()
-            await send({"type": "http.response.start", "status": 409,
+            await send({"type": "http.response.start", "status": 400,
                         "headers": [(b"content-type", b"application/json")]})
             await send({"type": "http.response.body", "body": error})
             return

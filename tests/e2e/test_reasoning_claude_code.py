@@ -47,10 +47,14 @@ def run_claude(claude: str, base_url: str, model: str, script: Path, project: Pa
                           text=True, timeout=300)
 
 
-def test_claude_code_runs_the_call_not_the_rejected_draft(vllm_pool, e2e_setup, model, tmp_path):
+@pytest.fixture(scope="module")
+def server(vllm_pool):
+    return vllm_pool.get(REASONING_ARGS, label="reasoning")
+
+
+def test_claude_code_runs_the_call_not_the_rejected_draft(server, e2e_setup, model, tmp_path):
     claude = e2e_setup.get("E2E_CLAUDE")
     assert claude, "scripts/e2e/setup.sh printed no E2E_CLAUDE (npm install of ci/e2e-claude-code.txt)"
-    server = vllm_pool.get(REASONING_ARGS, label="reasoning")
     project, home = tmp_path / "project", tmp_path / "home"
     project.mkdir()
     home.mkdir()
@@ -87,7 +91,7 @@ def test_claude_code_runs_the_call_not_the_rejected_draft(vllm_pool, e2e_setup, 
 
     # what Claude Code sent back for the second turn: the real call and its output, once
     history = log[1]["request"]["messages"]
-    sent = [(m["role"], b.get("type")) for m in history if isinstance(m["content"], list) for b in m["content"]]
-    assert sent.count(("assistant", "tool_use")) == 1, history
-    results = [b for m in history if isinstance(m["content"], list) for b in m["content"] if b.get("type") == "tool_result"]
+    sent = [(m["role"], b) for m in history if isinstance(m["content"], list) for b in m["content"]]
+    assert [(role, b.get("type")) for role, b in sent].count(("assistant", "tool_use")) == 1, history
+    results = [b for _, b in sent if b.get("type") == "tool_result"]
     assert len(results) == 1 and "real-ran" in json.dumps(results[0]["content"]), history
