@@ -110,7 +110,8 @@ build_claude() {
   rm -rf "$d"
   log "building $d"
   specs="$(grep -v '^#' "$CLAUDE_REQ" | xargs)"
-  # the native binary needs no Node.js 22 (the package's "engines"); npm's own telemetry is off
+  # the package runs a native binary: Node.js 22 (its "engines") is not needed; no audit / fund /
+  # update-notifier requests beside the install itself
   # shellcheck disable=SC2086
   timed "npm install $specs" npm install --prefix "$d" --no-audit --no-fund --no-update-notifier \
     --loglevel=error --engine-strict=false $specs
