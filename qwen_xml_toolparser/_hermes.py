@@ -3,7 +3,8 @@
 ``<tool_call>\\n{"name": "f", "arguments": {...}}\\n</tool_call>`` is what Qwen
 models write under a Hermes-style template. The parser's ``json_body`` and
 ``json_tail`` states read such a body with a :class:`JsonBody`; when it ends,
-:func:`json_call` says whether it is a call.
+:func:`json_call` says whether it is a call. The drifted frames whose arguments are JSON
+(docs/drift.md) are read the same way, with the body's ``shape`` set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from . import _scanner as sc
 from ._coerce import read_json_object
+from ._drift import Shape
 
 __all__ = ["BODY_ENDS", "JsonBody", "json_call"]
 
@@ -30,12 +32,17 @@ class JsonBody:
     body, its JSON nesting is followed to find where the object closes.
     """
 
-    __slots__ = ("nesting", "parts", "watch")
+    __slots__ = ("nesting", "parts", "prefix", "shape", "suffix", "watch")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.watch = True
         self.nesting: sc.JsonNesting | None = None
+        # A drifted frame's JSON (docs/drift.md): its shape, and the text around the body that
+        # makes it a Hermes call object (``{"name": "TOOL", "arguments": `` ... ``}``).
+        self.shape: Shape | None = None
+        self.prefix = ""
+        self.suffix = ""
 
     def window(self, buf: str, pos: int, final: bool) -> tuple[int, int]:
         """(start of ``</tool_call>`` or -1, end of the body text that can be consumed now)."""

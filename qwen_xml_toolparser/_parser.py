@@ -9,11 +9,13 @@ Grammar of what the model writes (``ws`` is whitespace, dropped next to calls)::
     parameter = "<parameter=" NAME ">" [ "\\n" ] VALUE [ "\\n" ] [ "</parameter>" ]
 
 A bare ``<function=NAME>`` (no ``<tool_call>``) starts a call only when
-``<parameter=`` or ``</function>`` follows it. Where a value ends is decided by
-lookahead (:func:`._scanner.value_closer`). The rules for content, values and
-malformed output are in docs/behaviour.md; the drifted forms that are read as
-calls (``<parameter=TOOL>`` as the opener, ``<function=function=TOOL>``, fused
-JSON heads, stray closers) and their guard rails in docs/drift.md.
+``<parameter=`` or ``</function>`` follows it (or, for a declared tool, a drifted
+``<parameter name=``). Where a value ends is decided by lookahead
+(:func:`._scanner.value_closer`). The rules for content, values and malformed
+output are in docs/behaviour.md; the drifted forms that are read as calls and
+their guard rails in docs/drift.md. The parser asks :mod:`._drift`, which owns
+them (shapes, recognizers, guard rails, the drift state of an output), at the
+points where a call may open or a frame go on.
 
 The machine. The parser is always in one :class:`State`; each state has one
 handler, ``StreamParser._on_<state>``, which reads from the buffer and returns
@@ -23,11 +25,13 @@ state only through ``_goto``, which allows exactly the transitions of
 equal)::
 
     content        -> call_header    "<tool_call><function=", a bare "<function=NAME>", a drifted "<parameter=TOOL>"
-    content        -> json_body      "<tool_call>" + "{"
+    content        -> json_body      "<tool_call>" + "{", or a drifted opener followed by JSON arguments
+    content        -> function_body  a drifted opener naming a declared tool (docs/drift.md): ToolCallStart
     call_header    -> function_body  NAME read: ToolCallStart, "{"
     call_header    -> content        no usable NAME (the markup is content), or the output ends in it
     function_body  -> param_header   "<parameter="
-    function_body  -> after_function "</function>" (or a drifted "</function…>"): "}", ToolCallEnd
+    function_body  -> value          a drifted <parameter name=KEY> header (docs/drift.md)
+    function_body  -> after_function "</function>" (or "</function…>", "</invoke>"): "}", ToolCallEnd
     function_body  -> content        "</tool_call>", "<tool_call>" or "<function=": the call ends
     param_header   -> value          NAME read
     param_header   -> function_body  not a header, or the output ends in it
@@ -36,10 +40,13 @@ equal)::
     value          -> after_function a viable "</function>" (no "</parameter>"): the call ends
     value          -> content        a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends
     after_function -> content        whitespace and an optional "</tool_call>" read
-    json_body      -> json_tail      the top-level JSON object closes (once a call start was seen in the body)
+    json_body      -> json_tail      the top-level JSON object closes (a call start was seen in it, or drift)
     json_body      -> content        "</tool_call>" or the end: the call (or the text as content) is emitted
     json_tail      -> content        "</tool_call>", "<tool_call>" or "<function=": the call is emitted
     json_tail      -> json_body      other text: the body goes on to "</tool_call>"
+    content        -> nameless       a line-start "<parameter=KEY>" outside a call, KEY a declared parameter
+    nameless       -> function_body  "</function>" and the keys fit one declared tool: ToolCallStart, read again
+    nameless       -> content        no fit, a call starts, or the end: the held text is read again as content
 
 A value being read is a :class:`_Value` whose :class:`ValueMode` says how it is
 read: streamed as a JSON string as it arrives, held until its type is known,
@@ -55,14 +62,17 @@ delta, whatever the length of the output, of a value or of the delta.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Final
 
+from . import _drift as dr
 from . import _scanner as sc
 from ._coerce import NonStringPrefix, coerce, coerce_json_value
+from ._drift import Shape
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
 from ._fences import Fences
 from ._hermes import BODY_ENDS, JsonBody, json_call
@@ -79,8 +89,10 @@ _THINK_MARKERS = (sc.THINK_START, sc.THINK_END)
 _BODY_MARKERS = (sc.PARAM_START, "</function", sc.CALL_END, sc.CALL_START, sc.FUNCTION_START, sc.PARAM_END)
 _NOT_SCHEMA = FunctionSchema("", None)
 _WS_RUN = re.compile(r"[ \t\r\n]*")
-_DOUBLED = "function="  # <function=function=NAME>, <parameter=function=NAME>
-_STRAY_STEMS = ("</function", "</parameter")  # with drifted forms, e.g. </function_invocation>
+_BARE_FOLLOW = (sc.PARAM_START, sc.FUNCTION_END)  # what makes a bare <function=NAME> a call
+_BARE_FOLLOW_ATTR = (*_BARE_FOLLOW, sc.PARAM_ATTR)  # ... for a declared tool (attribute-parameter)
+_FUNCTION_STEM = "</function"
+_PARAMETER_LINE = dr.Miss.PARAMETER_OUTSIDE_CALL
 
 
 class State(enum.Enum):
@@ -94,6 +106,7 @@ class State(enum.Enum):
     AFTER_FUNCTION = "after_function"  # after "</function>": an optional "</tool_call>"
     JSON_BODY = "json_body"  # a Hermes-style JSON call inside <tool_call>
     JSON_TAIL = "json_tail"  # after the JSON object of such a body
+    NAMELESS = "nameless"  # parameters outside any call, held until a </function> (docs/drift.md)
 
     __hash__ = object.__hash__  # Enum's hashes the name in Python; states are looked up per transition
 
@@ -102,11 +115,13 @@ _S = State
 TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.CONTENT, _S.CALL_HEADER,
      '"<tool_call><function=", a bare "<function=NAME>", a drifted "<parameter=TOOL>"'),
-    (_S.CONTENT, _S.JSON_BODY, '"<tool_call>" + "{"'),
+    (_S.CONTENT, _S.JSON_BODY, '"<tool_call>" + "{", or a drifted opener followed by JSON arguments'),
+    (_S.CONTENT, _S.FUNCTION_BODY, "a drifted opener naming a declared tool (docs/drift.md): ToolCallStart"),
     (_S.CALL_HEADER, _S.FUNCTION_BODY, 'NAME read: ToolCallStart, "{"'),
     (_S.CALL_HEADER, _S.CONTENT, "no usable NAME (the markup is content), or the output ends in it"),
     (_S.FUNCTION_BODY, _S.PARAM_HEADER, '"<parameter="'),
-    (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or a drifted "</function…>"): "}", ToolCallEnd'),
+    (_S.FUNCTION_BODY, _S.VALUE, "a drifted <parameter name=KEY> header (docs/drift.md)"),
+    (_S.FUNCTION_BODY, _S.AFTER_FUNCTION, '"</function>" (or "</function…>", "</invoke>"): "}", ToolCallEnd'),
     (_S.FUNCTION_BODY, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call ends'),
     (_S.PARAM_HEADER, _S.VALUE, "NAME read"),
     (_S.PARAM_HEADER, _S.FUNCTION_BODY, "not a header, or the output ends in it"),
@@ -116,10 +131,13 @@ TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
     (_S.VALUE, _S.AFTER_FUNCTION, 'a viable "</function>" (no "</parameter>"): the call ends'),
     (_S.VALUE, _S.CONTENT, 'a viable "</tool_call>" (no "</parameter>", "</function>"): the call ends'),
     (_S.AFTER_FUNCTION, _S.CONTENT, 'whitespace and an optional "</tool_call>" read'),
-    (_S.JSON_BODY, _S.JSON_TAIL, "the top-level JSON object closes (once a call start was seen in the body)"),
+    (_S.JSON_BODY, _S.JSON_TAIL, "the top-level JSON object closes (a call start was seen in it, or drift)"),
     (_S.JSON_BODY, _S.CONTENT, '"</tool_call>" or the end: the call (or the text as content) is emitted'),
     (_S.JSON_TAIL, _S.CONTENT, '"</tool_call>", "<tool_call>" or "<function=": the call is emitted'),
     (_S.JSON_TAIL, _S.JSON_BODY, 'other text: the body goes on to "</tool_call>"'),
+    (_S.CONTENT, _S.NAMELESS, 'a line-start "<parameter=KEY>" outside a call, KEY a declared parameter'),
+    (_S.NAMELESS, _S.FUNCTION_BODY, '"</function>" and the keys fit one declared tool: ToolCallStart, read again'),
+    (_S.NAMELESS, _S.CONTENT, "no fit, a call starts, or the end: the held text is read again as content"),
 )
 """Every transition of the machine: (from, to, on what)."""
 
@@ -183,7 +201,7 @@ class _Text:
 
 
 class _Call:
-    __slots__ = ("index", "name", "schema", "args", "given", "writer")
+    __slots__ = ("attr", "index", "name", "schema", "args", "given", "writer")
 
     def __init__(self, index: int, name: str, schema: FunctionSchema) -> None:
         self.index = index
@@ -192,6 +210,7 @@ class _Call:
         self.args: dict[str, Any] = {}
         self.given: set[str] = set()  # parameter names seen, kept or not
         self.writer = ArgumentsWriter()
+        self.attr = False  # drifted attribute markup (<parameter name="KEY">, </invoke>) may go on
 
     def arguments(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, _Text) else v for k, v in self.args.items()}
@@ -323,6 +342,8 @@ class StreamParser:
         self._block_head = ""  # markup consumed before the call header completed
         self._drifted_opener = False  # the call header follows a <parameter=TOOL> opener
         self._unfinished: int | None = None
+        # drift (docs/drift.md)
+        self._dr = dr.Context(self._schemas)  # the drift state of this output (docs/drift.md)
         self._cut_off = False  # finish(cut_off=True): the token limit ended the output
         self._value_cut = False  # the output ended inside a value or a parameter header
         self._value: _Value | None = None  # the value being read (in state VALUE)
@@ -379,6 +400,7 @@ class StreamParser:
         if self._ws_held and not self._after_call:
             out.append(ContentDelta("".join(self._ws_held)))
         self._drop_ws()
+        dr.missed(self._dr.misses)
         return out
 
     @property
@@ -400,8 +422,9 @@ class StreamParser:
 
     @property
     def reading_call(self) -> bool:
-        """Whether the parser is inside a call's markup (its opener was read as one)."""
-        return self._state is not State.CONTENT
+        """Whether the parser is inside a call's markup (its opener was read as one; parameters held
+        for name inference are not, until their call starts)."""
+        return self._state is not State.CONTENT and self._state is not State.NAMELESS
 
     @property
     def unfinished_offset(self) -> int | None:
@@ -454,6 +477,16 @@ class StreamParser:
             self._ws_held.append(text)
             self._ws_len += len(text)
 
+    def _lines_before(self) -> int:
+        """At the next content character: 0 mid-line, 1 at a line start, 2 at a paragraph start (the
+        output's start, after a blank line or a call). The whitespace before it is still held."""
+        if self._after_call or self._here() == self._ws_len:  # only whitespace since a call / the start
+            return 2
+        if not self._ws_len:
+            return 0
+        held = self._ws_held[0] if len(self._ws_held) == 1 else "".join(self._ws_held)
+        return min(2, held.count("\n"))
+
     def _args(self, text: str) -> None:
         if text:
             call = self._call
@@ -494,18 +527,65 @@ class StreamParser:
 
     # ── drift (docs/drift.md) ────────────────────────────────────────────────
 
-    @staticmethod
-    def _recovered(shape: str) -> None:
-        logger.info("drift recovered: %s", shape)
+    def _miss(self, miss: dr.Miss) -> None:
+        self._dr.misses[miss] = None
 
-    def _tool_named(self, name: str) -> tuple[str, bool] | None:
-        """The declared tool ``name`` names, and whether through a doubled ``function=`` prefix."""
-        if name in self._schemas:
-            return name, False
-        if name.startswith(_DOUBLED):
-            tool = name[len(_DOUBLED) :].strip()
-            if tool in self._schemas:
-                return tool, True
+    def _drift_open(self, opener: dr.Opener) -> bool:
+        """A drifted opener read from ``_pos`` (docs/drift.md): the call to its tool starts."""
+        buf, start = self._buf, self._pos
+        self._block_offset = self._here() - self._ws_len
+        self._pos = opener.end
+        if opener.kind is dr.Kind.XML:
+            dr.recovered(opener.shape)
+            self._start_call(opener.name)
+            call = self._call
+            assert call is not None
+            call.attr = opener.attr
+            self._goto(State.FUNCTION_BODY)
+            return True
+        self._block_head = buf[start : opener.end]
+        body = self._json = JsonBody()
+        body.shape = opener.shape
+        body.watch = False
+        body.nesting = sc.JsonNesting(stop_at_close=True, strict=True)
+        if opener.kind is not dr.Kind.HERMES:
+            body.prefix = '{"name": ' + json.dumps(opener.name) + ', "arguments": '
+            if opener.kind is dr.Kind.ARGS_CLOSED:  # the text closes the head's "{" itself
+                body.nesting.feed(body.prefix, 0, len(body.prefix))
+            else:
+                body.suffix = "}"
+        self._goto(State.JSON_BODY)
+        return True
+
+    def _drift_at(self, final: bool) -> bool | sc._NeedMore | None:
+        """In content, at a line start: a made-up result's tag or a drifted opener at ``_pos``."""
+        buf, p = self._buf, self._pos
+        if buf[p] == "<":
+            tag = dr.result_tag(buf, p, final)
+            if tag is sc.NEED_MORE:
+                return sc.NEED_MORE
+            if tag is not None:
+                self._dr.results = max(0, self._dr.results + tag[0])
+                return self._literal(buf[p : tag[1]])
+        if self._dr.results:
+            return None
+        at, wrapper_end = p, ""
+        wrapper = dr.wrapper(buf, p, final)
+        if wrapper is sc.NEED_MORE:
+            return sc.NEED_MORE
+        if wrapper is not None:
+            at, wrapper_end = wrapper
+        opener = dr.opener(buf, at, final, self._schemas)
+        if opener is sc.NEED_MORE:
+            return sc.NEED_MORE
+        if isinstance(opener, dr.Opener):
+            if wrapper_end and not opener.attr:
+                return None  # <tool_use> and <function_calls> wrap attribute openers only
+            if wrapper_end:
+                self._dr.wrapper_end = wrapper_end
+            return self._drift_open(opener)
+        if opener is not None:
+            self._miss(opener)
         return None
 
     def _opens_call(self, name: str) -> bool:
@@ -517,7 +597,11 @@ class StreamParser:
         call = self._call
         assert call is not None
         schema = call.schema
-        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._names_tool(name)
+        return schema is not _NOT_SCHEMA and not schema.declares(name) and self._dr.names_tool(name)
+
+    def _attr_key(self, buf: str, pos: int, final: bool) -> str | sc._NeedMore | None:
+        tag = dr.attr_param(buf, pos, final)
+        return tag if tag is sc.NEED_MORE or tag is None else tag.key
 
     def _tool_opener(self, pos: int, final: bool) -> bool | sc._NeedMore:
         """In content: is ``_buf[pos:]`` (just after ``<parameter=``) a drifted call opener
@@ -525,22 +609,19 @@ class StreamParser:
         header = sc.match_name(self._buf, pos, final)
         if header is sc.NEED_MORE:
             return sc.NEED_MORE
-        return header is not None and sc.drifted_opener(self._buf, header, final, self._names_tool)
-
-    def _names_tool(self, name: str) -> bool:
-        return self._tool_named(name) is not None
+        return header is not None and sc.drifted_opener(self._buf, header, final, self._dr.names_tool)
 
     def _stray_closer(self, final: bool) -> bool | sc._NeedMore:
         """Right after a call: read a closer of it at ``_pos`` (``</tool_call>``, ``</function>``, ...)."""
         buf, p = self._buf, self._pos
         undecided = False
-        for stem in _STRAY_STEMS:
+        for stem in dr.STRAY_STEMS:
             end = sc.closing_tag_end(buf, p, stem, final, partial_at_end=False)
             if end is sc.NEED_MORE:
                 undecided = True
             elif end is not None:
                 self._pos = end
-                self._recovered("stray-closer")
+                dr.recovered(Shape.STRAY_CLOSER)
                 return True
         found = sc.match_tag(buf, p, sc.CALL_END, final)
         if found is sc.NEED_MORE or undecided:
@@ -548,7 +629,7 @@ class StreamParser:
         if found:
             self._consume(len(sc.CALL_END))
             if self._call_end_seen:
-                self._recovered("stray-closer")
+                dr.recovered(Shape.STRAY_CLOSER)
             self._call_end_seen = True  # a bare call's own </tool_call> (the Qwen3-Coder-30B habit)
         return found
 
@@ -561,7 +642,34 @@ class StreamParser:
         n = len(buf)
         if p == n:
             return False
+        if self._after_call:  # whitespace (dropped) and mangled closers right after a call
+            k = _WS_RUN.match(buf, p).end()  # type: ignore[union-attr]
+            if k > p:
+                return self._literal(buf[p:k])
+            if self._dr.wrapper_end and buf[p] == "<":
+                found = sc.match_tag(buf, p, self._dr.wrapper_end, final)
+                if found is sc.NEED_MORE:
+                    return False
+                if found:  # the wrapper's own closer: dropped like a call's </tool_call>
+                    self._pos += len(self._dr.wrapper_end)
+                    self._dr.wrapper_end = ""
+                    return True
+            if buf[p] != "<" or buf.startswith("</tool", p):
+                end = dr.residue(buf, p, final)
+                if end is sc.NEED_MORE:
+                    return False
+                if end is not None:
+                    self._pos = end
+                    dr.recovered(Shape.CLOSER_RESIDUE)
+                    return True
         lt = buf.find("<", p)
+        end = lt if lt >= 0 else n
+        if self._schemas and buf.find("{", p, end) >= 0:  # a drifted JSON head may start at '{"'
+            brace = buf.find('{"', p, end)
+            if brace < 0 and end == n and buf[-1] == "{":  # ... or at a '{' that ends the buffer
+                brace = n - 1
+            if brace >= 0:
+                lt = brace
         if lt < 0:
             self._content(buf[p:] if p else buf)
             self._consume(n - p)
@@ -570,6 +678,14 @@ class StreamParser:
             self._content(buf[p:lt])
             self._consume(lt - p)
             return True
+        if buf[p] == "{":  # with tools only: a drifted JSON head at a line start?
+            if not self._fences.inside and self._lines_before():
+                drift = self._drift_at(final)
+                if drift is sc.NEED_MORE:
+                    return False
+                if drift:
+                    return True
+            return self._literal("{")
         if self._fences.inside:
             # A fence never crosses </think>: the reasoning ends there whatever it contained.
             found = sc.match_tag(buf, p, sc.THINK_END, final)
@@ -584,12 +700,24 @@ class StreamParser:
                 return False
             if stray:
                 return True
+        if self._schemas and dr.may_drift(buf, p) and self._lines_before():
+            drift = self._drift_at(final)
+            if drift is sc.NEED_MORE:
+                return False
+            if drift:
+                return True
         for marker in self._content_markers:
             found = sc.match_tag(buf, p, marker, final)
             if found is sc.NEED_MORE:
                 return False
             if found:
                 return self._content_marker(marker, final)
+        for miss_at, miss in ((_FUNCTION_STEM, dr.Miss.UNOPENED_FUNCTION_END), (sc.PARAM_START, _PARAMETER_LINE)):
+            found = sc.match_tag(buf, p, miss_at, final)
+            if found is sc.NEED_MORE:
+                return False
+            if found and (miss is not _PARAMETER_LINE or self._lines_before()):
+                self._miss(miss)
         return self._literal("<")
 
     def _literal(self, text: str) -> bool:
@@ -620,13 +748,29 @@ class StreamParser:
             limit = min(len(buf), p + sc.MAX_GAP)
             while k < limit and buf[k] in _WS:
                 k += 1
+            if self._schemas and not self._dr.results:
+                drift = dr.opener(buf, k, final, self._schemas)
+                if drift is sc.NEED_MORE:
+                    return False
+                if isinstance(drift, dr.Opener):
+                    return self._drift_open(drift)
             follow = next((f for f in (sc.FUNCTION_START, "{") if buf.startswith(f, k)), None)
-            if follow is None and self._schemas and buf.startswith(sc.PARAM_START, k):
+            if follow is None and self._schemas and not self._dr.results and buf.startswith(sc.PARAM_START, k):
                 opener = self._tool_opener(k + len(sc.PARAM_START), final)
                 if opener is sc.NEED_MORE:
                     return False
                 if opener:
                     follow = sc.PARAM_START
+            if (
+                follow is None and self._dr.infer and not self._dr.results and self._here() >= self._dr.infer_from
+                and buf.startswith(sc.PARAM_START, k)
+            ):  # <tool_call> and parameters without a name
+                header = sc.match_name(buf, k + len(sc.PARAM_START), final)
+                if header is sc.NEED_MORE:
+                    return False
+                if header is not None and dr.declared_param(header[0], self._schemas):
+                    self._hold_nameless(k - p)
+                    return True
             if follow is None:
                 rest = buf[k : k + len(sc.PARAM_START)]
                 if not final and self._schemas and len(rest) < len(sc.PARAM_START) and sc.PARAM_START.startswith(rest):
@@ -649,19 +793,32 @@ class StreamParser:
             self._open_call(k + len(follow) - p, drifted=follow == sc.PARAM_START)
             return True
         if marker == sc.PARAM_START:  # <parameter=TOOL> as the opener of a call to TOOL (drift)
-            opener = self._tool_opener(p + len(marker), final)
+            opener = self._tool_opener(p + len(marker), final) if not self._dr.results else False
             if opener is sc.NEED_MORE:
                 return False
             if opener:
                 self._open_call(len(marker), drifted=True)
                 return True
+            if (
+                self._dr.infer and not self._dr.results and self._here() >= self._dr.infer_from
+                and self._lines_before() > 1
+            ):
+                header = sc.match_name(buf, p + len(marker), final)
+                if header is sc.NEED_MORE:
+                    return False
+                if header is not None and dr.declared_param(header[0], self._schemas):
+                    self._hold_nameless(0)
+                    return True
+            if self._lines_before():
+                self._miss(dr.Miss.PARAMETER_OUTSIDE_CALL)
             return self._literal(marker)
         # A bare <function=NAME>: a call only if a parameter or </function> follows.
         header = sc.match_name(buf, p + len(marker), final)
         if header is sc.NEED_MORE:
             return False
         if header is not None and header[0] and buf[header[1] : header[1] + 1] == ">":
-            follows = sc.followed_by(buf, header[2], (sc.PARAM_START, sc.FUNCTION_END), final, end_ok=False)
+            after = _BARE_FOLLOW_ATTR if header[0] in self._schemas else _BARE_FOLLOW
+            follows = sc.followed_by(buf, header[2], after, final, end_ok=False)
             if follows is sc.NEED_MORE:
                 return False
             if follows:
@@ -687,13 +844,13 @@ class StreamParser:
             return True
         name, _, end = header
         self._consume(end - p)
-        shape = "parameter-as-function" if self._drifted_opener else None
+        shape = Shape.PARAMETER_AS_FUNCTION if self._drifted_opener else None
         self._drifted_opener = False
-        tool = self._tool_named(name)
+        tool = dr.tool_named(name, self._schemas)
         if tool is not None and tool[1]:
-            name, shape = tool[0], "doubled-prefix"
+            name, shape = tool[0], Shape.DOUBLED_PREFIX
         if shape is not None:
-            self._recovered(shape)
+            dr.recovered(shape)
         self._start_call(name)
         self._goto(State.FUNCTION_BODY)
         return True
@@ -742,6 +899,25 @@ class StreamParser:
                 self._end_call()
                 self._goto(State.CONTENT)
             return True
+        call = self._call
+        assert call is not None
+        if buf[p] == "<" and call.schema is not _NOT_SCHEMA:  # <parameter name="KEY">, </invoke> (drift)
+            tag = dr.body_tag(buf, p, final)
+            if tag is sc.NEED_MORE:
+                return False
+            if tag is not None:
+                self._pos = tag.end
+                if tag.key is None:
+                    self._end_call()
+                    self._goto(State.AFTER_FUNCTION)
+                    return True
+                if not call.attr:
+                    dr.recovered(Shape.ATTRIBUTE_PARAMETER)
+                    call.attr = True
+                value = self._value = _Value(call, tag.key)
+                self._args(value.open())
+                self._goto(State.VALUE)
+                return True
         # Text that is not markup inside a function body is not content: drop it.
         nxt = buf.find("<", p + 1)
         dropped = (len(buf) if nxt < 0 else nxt) - p
@@ -805,7 +981,7 @@ class StreamParser:
                 if p + 1 < len(buf) and buf[p + 1] not in " \t\r\n<":
                     p += 1
                     self._pos = p
-                    self._recovered("value-on-opener-line")
+                    dr.recovered(Shape.VALUE_ON_OPENER_LINE)
             value.at_start = False
         n = len(buf)
         pos = p
@@ -834,7 +1010,8 @@ class StreamParser:
                 return False
             line_start = buf[lt - 1] == "\n" if lt > p else (value.empty and lt == p)
             closer = sc.value_closer(
-                buf, lt, line_start, final, self._implicit_param, self._opens_call if self._schemas else None
+                buf, lt, line_start, final, self._implicit_param, self._opens_call if self._schemas else None,
+                self._attr_key if value.call.attr else None,
             )
             if closer is None:
                 pos = lt + 1
@@ -896,6 +1073,11 @@ class StreamParser:
         nesting = body.nesting
         if nesting is not None:
             close = nesting.feed(buf, p, stop)
+            if close == sc.NOT_JSON:  # a drifted frame's "JSON" is prose: its text is content
+                body.parts.append(buf[p : nesting.stopped_at])
+                self._pos = nesting.stopped_at
+                self._json_body_done("", not_json=True)
+                return True
             if close >= 0:  # the top-level object closed: see what follows it
                 body.nesting = None
                 body.watch = False
@@ -916,6 +1098,14 @@ class StreamParser:
         """After a Hermes body's JSON object: its </tool_call>, or a next call without one."""
         buf, p = self._buf, self._pos
         k = _WS_RUN.match(buf, p, min(len(buf), p + sc.MAX_GAP)).end()  # type: ignore[union-attr]
+        if self._json.shape is not None:  # a drifted frame's JSON: done, with its </function> if any
+            found = sc.followed_by(buf, k, (sc.FUNCTION_END,), final, end_ok=False)
+            if found is sc.NEED_MORE:
+                return False
+            if found and self._json.shape is Shape.HERMES_UNDER_FUNCTION:
+                self._pos = k + len(sc.FUNCTION_END)
+            self._json_body_done("")
+            return True
         follows = sc.followed_by(buf, k, BODY_ENDS, final, end_ok=False)
         if follows is sc.NEED_MORE:
             return False
@@ -929,11 +1119,100 @@ class StreamParser:
             self._goto(State.JSON_BODY)
         return True
 
-    def _json_body_done(self, closer: str) -> None:
+    def _hold_nameless(self, head: int) -> None:
+        """Parameters without a name start here, after ``head`` characters of ``<tool_call>`` markup.
+
+        The text is not consumed while it stays in the buffer; only at the end of a delta does the
+        rest move to ``_nameless`` (so each character is copied at most once more).
+        """
+        self._dr.held_at = self._here()
+        self._dr.held_head = head
+        self._dr.held_scan = self._pos + head
+        self._goto(State.NAMELESS)  # held until its </function> (docs/drift.md)
+
+    def _on_nameless(self, final: bool) -> bool:
+        """Parameters outside any call: held until a ``</function>`` says a call ended here."""
+        buf, p = self._buf, self._pos
+        scan = max(self._dr.held_scan, p)
+        tail = self._dr.held_tail  # the end of the text held from earlier deltas
+        limit = min(len(buf), p + max(0, dr.INFER_MAX - self._dr.held_len))
+        ends = []
+        for marker in dr.NAMELESS_ENDS:
+            if tail:  # a marker that began in an earlier delta
+                j = (tail + buf[scan : scan + len(marker) - 1]).find(marker)
+                if j >= 0:
+                    ends.append((scan + j - len(tail), marker))
+                    continue
+            i = buf.find(marker, scan, limit)
+            if i >= 0:
+                ends.append((i, marker))
+        if not ends:
+            if final or limit < len(buf):  # the end, or too long: content
+                self._nameless_done(None, self._offset + len(buf))
+                return True
+            rest = buf[p:]  # the delta ends: hold what is left of it
+            self._dr.held.append(rest)
+            self._dr.held_len += len(rest)
+            self._dr.held_tail = (tail + rest)[-(len(sc.FUNCTION_END) - 1) :]
+            self._pos = len(buf)
+            self._dr.held_scan = 0  # the next delta's buffer is read from its start
+            return False
+        i, marker = min(ends)
+        stop = i + len(marker)
+        if marker != sc.FUNCTION_END:  # a call starts: read everything again as content
+            self._nameless_done(None, self._offset + max(i, p))
+            return True
+        # From where the held call starts (``_nameless_at``): the held text, then this buffer's.
+        text = ("".join(self._dr.held) + buf[p:stop])[self._dr.held_head :]
+        tool = dr.fitting_tool(lambda name: self._keys_as_call(name, text), self._schemas)
+        self._nameless_done(tool, self._offset + stop)
+        return True
+
+    def _keys_as_call(self, tool: str, text: str) -> set[str]:
+        """The parameter names a call to ``tool`` with the parameters ``text`` is given."""
+        probe = StreamParser(None)
+        probe._schemas, probe._dr.names_tool = self._schemas, self._dr.names_tool
+        with dr.quietly():  # its records would repeat the output's own
+            probe.feed(sc.FUNCTION_START + tool + ">\n" + text)
+            probe.finish()
+        return probe._calls[0].given if probe._calls else set()
+
+    def _nameless_done(self, tool: str | None, until: int) -> None:
+        """Read the held text again from where it started: as a call to ``tool``, or as content
+        (with no inference before ``until``, so that each character is held once)."""
+        if self._dr.held:  # text held from earlier deltas goes back in front of the buffer
+            self._buf = "".join(self._dr.held) + self._buf[self._pos :]
+            self._offset = self._dr.held_at
+            self._pos = 0
+        head = self._dr.held_head
+        self._dr.held, self._dr.held_len, self._dr.held_tail, self._dr.held_head = [], 0, "", 0
+        if tool is None:
+            self._dr.infer_from = max(until, self._dr.held_at + 1)
+            self._goto(State.CONTENT)
+            return
+        self._consume(head)  # the <tool_call> markup before the parameters
+        self._block_offset = self._dr.held_at - self._ws_len
+        dr.recovered(Shape.INFERRED_NAME)
+        self._start_call(tool)
+        self._goto(State.FUNCTION_BODY)
+
+    def _json_body_done(self, closer: str, not_json: bool = False) -> None:
         """Emit the Hermes call whose body has been read (or its text as content)."""
-        body = self._json.take()  # the next body gets a new JsonBody where it starts
+        json_body = self._json
+        body = json_body.take()  # the next body gets a new JsonBody where it starts
         self._goto(State.CONTENT)
-        call = json_call(body, self._schemas)
+        shape = json_body.shape
+        if not_json:
+            call = None
+        elif shape is None:
+            call = json_call(body, self._schemas)
+        else:  # a drifted frame (docs/drift.md): a call to a declared tool, or its text as content
+            text = json_body.prefix + body + json_body.suffix
+            call = json_call(text, self._schemas)
+            if call is None and json_body.prefix and not json_body.suffix:
+                call = json_call(text + "}", self._schemas)
+            if call is not None and call[0] not in self._schemas:
+                call = None
         if call is None:
             raw = self._block_head + body + closer
             self._block_head = ""
@@ -941,8 +1220,10 @@ class StreamParser:
             self._content(raw)
             return
         name, arguments, drifted = call
-        if drifted:
-            self._recovered("fused-json")
+        if shape is not None:
+            dr.recovered(shape)
+        elif drifted:
+            dr.recovered(Shape.FUSED_JSON)
         self._start_call(name)
         current = self._call
         assert current is not None
@@ -964,4 +1245,5 @@ StreamParser._handlers = {
     State.AFTER_FUNCTION: StreamParser._on_after_function,
     State.JSON_BODY: StreamParser._on_json_body,
     State.JSON_TAIL: StreamParser._on_json_tail,
+    State.NAMELESS: StreamParser._on_nameless,
 }

@@ -170,6 +170,17 @@ CALL = "call"  # </tool_call> without </parameter> and </function>
 NEXT_PARAM = "next_param"  # a new <parameter=NAME> line without </parameter>
 
 
+PARAM_ATTR: Final = "<parameter name="  # drifted attribute markup (docs/drift.md)
+INVOKE_END: Final = "</invoke"
+AFTER_INVOKE_END = (*AFTER_FUNCTION_END, "<invoke name=", "<function name=")
+_STEMS: Final = (("</parameter", PARAM, AFTER_PARAM_END), ("</function", FUNCTION, AFTER_FUNCTION_END))
+_STEMS_ATTR: Final = (
+    ("</parameter", PARAM, (*AFTER_PARAM_END, PARAM_ATTR, INVOKE_END)),
+    ("</function", FUNCTION, AFTER_FUNCTION_END),
+    (INVOKE_END, FUNCTION, AFTER_INVOKE_END),
+)
+
+
 def value_closer(
     buf: str,
     pos: int,
@@ -177,6 +188,7 @@ def value_closer(
     final: bool,
     implicit_param: Callable[[str], bool],
     tool_opener: Callable[[str], bool] | None = None,
+    attr_key: Callable[[str, int, bool], str | _NeedMore | None] | None = None,
 ) -> tuple[str, int] | _NeedMore | None:
     """Is the ``<`` at ``buf[pos]`` the start of the closer of the current value?
 
@@ -187,12 +199,12 @@ def value_closer(
     a ``<parameter=name>`` line may close a value whose ``</parameter>`` is
     missing; ``tool_opener(name)`` whether such a line may instead open a call
     to the tool ``name`` (a drifted opener), which it does when the header ends
-    with ``>`` and is followed by ``AFTER_TOOL_OPENER``.
+    with ``>`` and is followed by ``AFTER_TOOL_OPENER``. ``attr_key``, for a call that uses the
+    drifted attribute markup (docs/drift.md), reads a ``<parameter name="KEY">`` header's key:
+    ``</invoke>`` then closes like ``</function>``, and such a header is markup that may follow
+    ``</parameter>`` or close a value at a line start like ``<parameter=KEY>``.
     """
-    for stem, kind, after in (
-        ("</parameter", PARAM, AFTER_PARAM_END),
-        ("</function", FUNCTION, AFTER_FUNCTION_END),
-    ):
+    for stem, kind, after in _STEMS if attr_key is None else _STEMS_ATTR:
         end = closing_tag_end(buf, pos, stem, final)
         if end is NEED_MORE:
             return NEED_MORE
@@ -226,6 +238,12 @@ def value_closer(
                     return NEED_MORE
                 if opener:
                     return (NEXT_PARAM, pos)
+        elif attr_key is not None:
+            key = attr_key(buf, pos, final)
+            if key is NEED_MORE:
+                return NEED_MORE
+            if key is not None and implicit_param(key):
+                return (NEXT_PARAM, pos)
     return None
 
 
@@ -258,9 +276,16 @@ class JsonNesting:
     bracket, quote, comma or backslash only).
     """
 
-    __slots__ = ("_escaped", "_in_string", "commas", "deepest", "depth", "stop_at", "stop_at_close")
+    __slots__ = (
+        "_escaped", "_in_string", "commas", "deepest", "depth", "stop_at", "stop_at_close", "stopped_at", "strict"
+    )
 
-    def __init__(self, stop_at: int = 1 << 62, stop_at_close: bool = False, commas: list[int] | None = None) -> None:
+    def __init__(
+        self, stop_at: int = 1 << 62, stop_at_close: bool = False, commas: list[int] | None = None,
+        strict: bool = False,
+    ) -> None:
+        self.strict = strict  # feed returns NOT_JSON at a character outside strings that JSON never has there
+        self.stopped_at = -1  # ... and this is where it is
         self.depth = 0
         self.deepest = 0
         self.stop_at = stop_at
@@ -270,6 +295,8 @@ class JsonNesting:
         self._escaped = False  # the piece ended with a backslash inside a string
 
     def feed(self, text: str, start: int, end: int) -> int:
+        if self.strict:
+            return self._feed_strict(text, start, end)
         if self._escaped and start < end:
             start += 1
             self._escaped = False
@@ -304,3 +331,51 @@ class JsonNesting:
             return -1
         finally:
             self.depth, self._in_string = depth, in_string
+
+    def _feed_strict(self, text: str, start: int, end: int) -> int:
+        """``feed`` that also returns ``NOT_JSON`` at a character outside strings that is not JSON
+        (prose after a drifted opener): strings are skipped to their closing quote in one search."""
+        i = start
+        if self._escaped and i < end:
+            i += 1
+            self._escaped = False
+        while i < end:
+            if self._in_string:
+                m = _STRING_STOP.search(text, i, end)
+                if m is None:
+                    return -1
+                i = m.start()
+                if text[i] == "\\":
+                    if i + 1 == end:
+                        self._escaped = True
+                        return -1
+                    i += 2
+                    continue
+                self._in_string = False
+                i += 1
+                continue
+            m = _OUTSIDE.search(text, i, end)
+            if m is None:
+                return -1
+            i = m.start()
+            ch = text[i]
+            i += 1
+            if ch == '"':
+                self._in_string = True
+            elif ch == "[" or ch == "{":
+                self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
+            elif ch == "]" or ch == "}":
+                self.depth -= 1
+                if self.depth == 0 and self.stop_at_close:
+                    return i
+            else:
+                self.stopped_at = i - 1
+                return NOT_JSON
+        return -1
+
+
+NOT_JSON: Final = -2
+_STRING_STOP = re.compile(r'["\\]')
+# Outside strings: brackets and quotes, or a character no JSON text has there.
+_OUTSIDE = re.compile(r'[\[\]{}"]|[^\s\[\]{}",:0-9.eE+\-truefalsn]')

@@ -103,6 +103,33 @@ SHAPES: list[Shape] = [
     Shape("drift_value", lambda n: _call("content", _repeat("x <parameter=w>\n<parameter=function=w> y\n", n)), 1,
           "a string value full of drifted-opener look-alikes that do not open a call"),
 ]
+# Issue 20: look-alikes of every 2026 dialect shape that never frame a call, such calls, made-up
+# results around them, and nameless parameters held for name inference.
+_LOOKALIKES_2026 = (
+    '<function name="w"> is the opener\n<invoke name="w>\n<tool_name>w</tool_name> x\n<name>\nw\n</name> y\n'
+    '<function=name>\nw\nz\n<parameter=name>\nw\n{"function=w> no\n{"name": "w", no\n<function>w</function> no\n'
+    '<function>{"name": "w" no\n<name>w, "arguments": no\n<tool_use>\n<function_calls>\n| <invoke name="w"> |\n'
+    "tool>\n_call>\n</tool\n"
+)
+_CALLS_2026 = (
+    '<invoke name="w">\n<parameter name="content">v</parameter>\n</invoke>\n<function>w</function>\n'
+    '{"content": "v"}\n<tool_name>w</tool_name>\n<parameter=content>\nv\n</parameter>\n</function>\ntool>\n'
+    '{"function=w>\n<parameter=content>\nv\n</parameter>\n</function>\n<name>w, "arguments": {"n": 1}}\n'
+    '<function>{"name": "w", "arguments": {}}</function>\n'
+)
+SHAPES += [
+    Shape("drift2026_lookalikes", lambda n: _repeat(_LOOKALIKES_2026, n), 0,
+          "content: line-start openers of every 2026 dialect shape that never frame a call (docs/drift.md)"),
+    Shape("drift2026_calls", lambda n: _repeat(_CALLS_2026, n), None,
+          "many calls in the 2026 dialects (attribute, name tag, JSON arguments, ...) and closer residue"),
+    Shape("drift2026_in_results", lambda n: _repeat('<tool_response>\n<invoke name="w">\n<parameter=content>\nv\n'
+                                                    "</parameter>\n</invoke>\n</tool_response>\n", n), 0,
+          "drifted calls inside made-up tool results: content"),
+    Shape("nameless_unclosed", lambda n: _repeat("<parameter=content>\nv\n</parameter>\n\n", n), 0,
+          "nameless parameters never closed by </function>: held for name inference, then content"),
+    Shape("nameless_calls", lambda n: _repeat("\n<parameter=content>\nv\n</parameter>\n</function>\n", n), None,
+          "many nameless calls, each named from its keys"),
+]
 SHAPE_NAMES = [s.name for s in SHAPES]
 
 

@@ -220,4 +220,4 @@ def test_drift_recoveries_are_lines_in_vllms_log():
     recovered = [line for line in lines if "drift recovered:" in line]
     assert [line.split("drift recovered: ")[1] for line in recovered] == ["parameter-as-function", "stray-closer"]
     # vLLM's format (level, time, [file:line]), not the bare last-resort line
-    assert all(re.search(r"\bINFO\b.*\[_parser\.py:\d+\] drift recovered: ", line) for line in recovered), recovered
+    assert all(re.search(r"\bINFO\b.*\[_drift\.py:\d+\] drift recovered: ", line) for line in recovered), recovered

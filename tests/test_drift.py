@@ -39,6 +39,8 @@ from hypothesis import strategies as st
 from qwen_xml_toolparser import ArgumentsDelta, ContentDelta, StreamParser, ToolCallEnd, ToolCallStart, parse
 from tests.support import gen, runs
 from tests.support.invariants import check_run, expected_problems, first_difference, whole_problems
+from qwen_xml_toolparser._drift import fitting_tool
+from qwen_xml_toolparser._schema import function_schemas
 from tests.support.render import Rendered, ValueSpan, ambiguity, render_turn
 
 STR = {"type": "string"}
@@ -59,6 +61,11 @@ TOOLS = [
 ]
 
 P, D, F, S, V = "parameter-as-function", "doubled-prefix", "fused-json", "stray-closer", "value-on-opener-line"
+A, AP, NT, NL = "attribute-opener", "attribute-parameter", "name-tag", "name-on-next-line"
+JX, JA, HF, R = "json-head-xml", "json-arguments", "hermes-under-function", "closer-residue"
+I = "inferred-name"
+DEPLOY = {"type": "function", "function": {"name": "deploy", "parameters": {
+    "type": "object", "properties": {"env": STR, "tag": STR}, "required": ["env", "tag"]}}}
 VERBATIM = object()  # expected content: the output itself, unchanged
 
 CMD = "<parameter=command>\nls -la\n</parameter>\n"
@@ -163,6 +170,94 @@ CASES = [
      [("write_file", {"path": "a.md", "content": "hello"})], "", False, [V, V]),
     ("d5-in-recovered-call", "<tool_call>\n<parameter=bash>\n<parameter=command> ls -la\n</parameter>\n</function>\n"
      "</tool_call>", TOOLS, [LS], "", False, [P, V]),
+    # -- issue 20: attribute-opener (also in <tool_use> / <function_calls>, as Claude Code prompts show it)
+    ("a-function-name", '<function name="bash">\n<parameter name="command">ls -la</parameter>\n</function>', TOOLS,
+     [LS], "", False, [A]),
+    ("a-invoke", '<invoke name="bash">\n' + CMD + "</invoke>", TOOLS, [LS], "", False, [A]),
+    ("a-invoke-attr-params", '<invoke name="write_file">\n<parameter name="path">a.md</parameter>\n'
+     '<parameter name="content">hi\nthere</parameter>\n</invoke>', TOOLS,
+     [("write_file", {"path": "a.md", "content": "hi\nthere"})], "", False, [A]),
+    ("a-tool-use-wrapper", '<tool_use>\n<invoke name="bash">\n<parameter name="command">ls -la</parameter>\n'
+     "</invoke>\n</tool_use>", TOOLS, [LS], "", False, [A]),
+    ("a-function-calls-two", '<function_calls>\n<invoke name="bash">\n<parameter name="command">ls -la</parameter>'
+     '\n</invoke>\n<invoke name="read">\n<parameter name="path">a.md</parameter>\n</invoke>\n</function_calls>',
+     TOOLS, [LS, RA], "", False, [A, A]),
+    ("a-missing-quote", '<tool_call>\n<function name="bash>\n' + CMD + "</function>\n</tool_call>", TOOLS, [LS], "",
+     False, [A]),
+    ("a-single-quotes-mixed", "<function name='write_file'>\n<parameter name=\"path\">a.md</parameter>\n"
+     "<parameter=content>\nhi\n</parameter>\n</function>", TOOLS,
+     [("write_file", {"path": "a.md", "content": "hi"})], "", False, [A]),
+    ("a-after-prose", 'Listing.\n\n<function name="bash">\n' + CMD + "</function>", TOOLS, [LS], "Listing.", False,
+     [A]),
+    ("a-zero-args", '<function name="get_time">\n</function>', TOOLS, [("get_time", {})], "", False, [A]),
+    ("a-attr-value-without-closer", '<invoke name="write_file">\n<parameter name="path">a.md\n'
+     '<parameter name="content">hi</parameter>\n</invoke>', TOOLS, [("write_file", {"path": "a.md", "content": "hi"})],
+     "", False, [A]),
+    # -- attribute-parameter: <parameter name="KEY"> in an ordinary call to a declared tool (one record per call)
+    ("ap-in-function-call", '<tool_call>\n<function=write_file>\n<parameter name="path">a.md</parameter>\n'
+     '<parameter name="content">\nhi\n</parameter>\n</function>\n</tool_call>', TOOLS,
+     [("write_file", {"path": "a.md", "content": "hi"})], "", False, [AP]),
+    ("ap-bare-function", '<function=bash>\n<parameter name="command">ls -la</parameter>\n</function>', TOOLS, [LS],
+     "", False, [AP]),
+    ("ap-mixed-two-calls", '<tool_call>\n<function=search>\n<parameter name="limit">3</parameter>\n'
+     "<parameter=query>\nfoo\n</parameter>\n</function>\n</tool_call>\n<tool_call>\n<function=read>\n"
+     '<parameter name="path">a.md</parameter>\n</function>\n</tool_call>', TOOLS,
+     [("search", {"limit": 3, "query": "foo"}), RA], "", False, [AP, AP]),
+    # after a "</parameter>" of the template's form, '<parameter name=' is still value text (see docs/drift.md)
+    ("ap-after-template-parameter", '<tool_call>\n<function=search>\n<parameter=query>\nfoo\n</parameter>\n'
+     '<parameter name="limit">3</parameter>\n</function>\n</tool_call>', TOOLS,
+     [("search", {"query": 'foo\n</parameter>\n<parameter name="limit">3'})], "", False, []),
+    # -- name-tag
+    ("nt-tool-name", "<tool_name>bash</tool_name>\n" + CMD + "</function>", TOOLS, [LS], "", False, [NT]),
+    ("nt-name-wrapped", "<tool_call>\n<name>read</name>\n" + READ_A + "</function>\n</tool_call>", TOOLS, [RA], "",
+     False, [NT]),
+    # -- name-on-next-line
+    ("nl-name-parameter-closer", "<name>\nbash\n</parameter>\n" + CMD + "</function>", TOOLS, [LS], "", False, [NL]),
+    ("nl-function-name", "<tool_call>\n<function=name>\nbash\n" + CMD + "</function>\n</tool_call>", TOOLS, [LS],
+     "", False, [NL]),
+    ("nl-parameter-name", "<parameter=name>\nread\n</parameter>\n" + READ_A + "</function>", TOOLS, [RA], "", False,
+     [NL]),
+    # -- json-head-xml
+    ("jx-function-eq-gt", '{"function=bash>\n' + CMD + "</function>", TOOLS, [LS], "", False, [JX]),
+    ("jx-function-eq-quoted", '<tool_call>\n{"function="bash">\n' + CMD + "</function>\n</tool_call>", TOOLS, [LS],
+     "", False, [JX]),
+    ("jx-name-colon", '<tool_call>\n{"name": "read",\n' + READ_A + "</function>\n</tool_call>", TOOLS, [RA], "",
+     False, [JX]),
+    ("jx-name-colon-bare-after-prose", 'Reading.\n{"name": "read",\n' + READ_A + "</function>", TOOLS, [RA],
+     "Reading.", False, [JX]),
+    # -- json-arguments
+    ("ja-function-tag", '<function>bash</function>\n{"command": "ls -la"}', TOOLS, [LS], "", False, [JA]),
+    ("ja-function-tag-wrapped-typed", '<tool_call>\n<function>search</function>\n{"query": "foo", "limit": "5"}\n'
+     "</tool_call>", TOOLS, [("search", {"query": "foo", "limit": 5})], "", False, [JA]),
+    ("ja-name-arguments", '<name>bash, "arguments": {"command": "ls -la"}}', TOOLS, [LS], "", False, [JA]),
+    ("ja-name-arguments-open-head", '<tool_call>\n<name>read, "arguments": {"path": "a.md"}\n</tool_call>', TOOLS,
+     [RA], "", False, [JA]),
+    # -- hermes-under-function
+    ("hf-inline", '<function>{"name": "bash", "arguments": {"command": "ls -la"}}</function>', TOOLS, [LS], "",
+     False, [HF]),
+    ("hf-wrapped-then-text", '<tool_call>\n<function>\n{"name": "read", "arguments": {"path": "a.md"}}\n'
+     "</function>\n</tool_call>\nDone.", TOOLS, [RA], "Done.", False, [HF]),
+    # -- closer-residue (right after a call, on its own)
+    ("r-tool", CALL_BASH + "\ntool>", TOOLS, [LS], "", False, [R]),
+    ("r-call-then-text", CALL_BASH + "\n_call>\nDone.", TOOLS, [LS], "Done.", False, [R]),
+    ("r-lt-slash-tool", CALL_BASH + "\n</tool", TOOLS, [LS], "", False, [R]),
+    ("r-after-bare-call", "<function=bash>\n" + CMD + "</function>\ntool_call>", TOOLS, [LS], "", False, [R]),
+    ("r-no-tools", "<tool_call>\n<function=f>\n</function>\n</tool_call>\ncall>", None, [("f", {})], "", False, [R]),
+    # -- inferred-name: no name at all, an unopened </function>, the keys fit exactly one declared tool
+    ("i-unopened-function", "<parameter=command>\nls -la\n</parameter>\n</function>", TOOLS, [LS], "", False, [I]),
+    ("i-after-prose-typed", "Searching.\n\n<parameter=query>\nfoo\n</parameter>\n<parameter=limit>\n3\n</parameter>\n"
+     "</function>\n</tool_call>\nDone.", TOOLS, [("search", {"query": "foo", "limit": 3})], "Searching.Done.", False,
+     [I]),
+    ("i-tool-call-no-function", "<tool_call>\n<parameter=command>\nls -la\n</parameter>\n</function>\n</tool_call>",
+     TOOLS, [LS], "", False, [I]),
+    # the keys are read by a probe of the held text: its records are not logged twice
+    ("i-value-on-opener-line", "<parameter=command> ls -la\n</parameter>\n</function>", TOOLS, [LS], "", False,
+     [I, V]),
+    ("i-required-keys", "<parameter=env>\nprod\n</parameter>\n<parameter=tag>\nv1\n</parameter>\n</function>",
+     [*TOOLS, DEPLOY], [("deploy", {"env": "prod", "tag": "v1"})], "", False, [I]),
+    # a made-up tool result ends; a drifted call after it is recovered
+    ("result-then-call", "<tool_response>\nok\n</tool_response>\n<invoke name=\"bash\">\n" + CMD + "</invoke>",
+     TOOLS, [LS], "<tool_response>\nok\n</tool_response>", True, [A]),
     # already working (in the grammar; pinned, not logged)
     ("zero-args-newline", "<tool_call>\n<function=get_time>\n</function>\n</tool_call>", TOOLS, [("get_time", {})],
      "", False, []),
@@ -176,6 +271,76 @@ CASES = [
 
 # Guard rails: each looks like a drift shape but must stay exactly what it is today (no log).
 RAILS = [
+    # -- issue 20 shapes: undeclared names
+    ("rail-a-undeclared", '<function name="nope">\n<parameter name="x">1</parameter>\n</function>', TOOLS, [],
+     VERBATIM, True, []),
+    ("rail-nt-undeclared", "<tool_name>nope</tool_name>\n<parameter=x>\n1\n</parameter>\n</function>", TOOLS, [],
+     VERBATIM, True, []),
+    ("rail-nl-undeclared", "<tool_call>\n<function=name>\nnope\n<parameter=x>\n1\n</parameter>\n</function>\n"
+     "</tool_call>", TOOLS, [("name", {"x": "1"})], "", False, []),
+    ("rail-jx-undeclared", '{"function=nope>\n<parameter=x>\n1\n</parameter>\n</function>', TOOLS, [], VERBATIM,
+     True, []),
+    ("rail-ja-undeclared", '<function>nope</function>\n{"x": 1}', TOOLS, [], VERBATIM, True, []),
+    ("rail-hf-undeclared", '<function>{"name": "nope", "arguments": {}}</function>', TOOLS, [], VERBATIM, True, []),
+    ("rail-a-no-tools", '<invoke name="bash">\n' + CMD + "</invoke>", None, [], VERBATIM, True, []),
+    # -- not a call frame: nothing after the opener goes on like a call
+    ("rail-a-prose", 'Use <function name="bash"> to run commands.', TOOLS, [], VERBATIM, True, []),
+    ("rail-nt-line-then-prose", "<tool_name>bash</tool_name>\nruns shell commands.", TOOLS, [], VERBATIM, True, []),
+    ("rail-jx-hermes-json-bare", '{"name": "bash", "arguments": {"command": "ls"}}', TOOLS, [], VERBATIM, True, []),
+    # a JSON opener followed by prose: its text is content as soon as the prose shows (not held to the end)
+    ("rail-hf-prose-then-call", '<function>{"name": "bash" is the format\n' + CALL_READ, TOOLS, [RA],
+     '<function>{"name": "bash" is the format', True, []),
+    ("rail-ja-name-arguments-prose", '<name>bash, "arguments": {"command": maybe}}\nok', TOOLS, [], VERBATIM, True,
+     []),
+    ("rail-ja-function-tag-prose", '<function>bash</function> takes {"command": "ls"}', TOOLS, [], VERBATIM, True, []),
+    # -- mid-line (prose, tables, inline code): only an opener at a line start opens a call
+    ("rail-a-mid-line", 'The model wrote <function name="bash">\n' + CMD + "</function>", TOOLS, [], VERBATIM, True,
+     []),
+    ("rail-table", "| shape | example |\n|---|---|\n| attribute | <invoke name=\"bash\">\n<parameter=command>\nls\n"
+     "</parameter>\n</invoke> |", TOOLS, [], VERBATIM, True, []),
+    ("rail-inline-code", 'Write `{"function=bash>\n<parameter=command>\nls\n</parameter>\n</function>` to call it.',
+     TOOLS, [], VERBATIM, True, []),
+    # -- a call inside a made-up tool result is a transcript, not a call (drifted shapes only)
+    ("rail-result-attribute", "<tool_response>\n<invoke name=\"bash\">\n" + CMD + "</invoke>\n</tool_response>",
+     TOOLS, [], VERBATIM, True, []),
+    ("rail-result-d1", "<result>\n<parameter=bash>\n" + CMD + "</function>\n</result>", TOOLS, [], VERBATIM, True,
+     []),
+    ("rail-output-name-tag", "<output>\n<tool_name>bash</tool_name>\n" + CMD + "</function>\n</output>", TOOLS, [],
+     VERBATIM, True, []),
+    # -- invented tags, a plain line naming a tool, a lone <tool_call
+    ("rail-invented-tag", "<terminal_command>\nls -la\n</terminal_command>", TOOLS, [], VERBATIM, True, []),
+    ("rail-plain-line-naming-tool", "bash\n<parameter=command>\nls -la\n</parameter>\n</function>", TOOLS, [],
+     VERBATIM, True, []),
+    ("rail-lone-tool-call", "Running it.\n<tool_call", TOOLS, [], VERBATIM, True, []),
+    ("rail-lone-tool-call-then-opener", "<tool_call\n<function name=\"bash\">", TOOLS, [], VERBATIM, True, []),
+    # -- closer residue only right after a call, on its own
+    ("rail-r-after-prose", CALL_BASH + "\nDone. tool>", TOOLS, [LS], "Done. tool>", True, []),
+    ("rail-r-words", CALL_BASH + "\ncall> me maybe", TOOLS, [LS], "call> me maybe", True, []),
+    ("rail-r-not-after-call", "tool>\n_call>", TOOLS, [], VERBATIM, True, []),
+    ("rail-ap-bare-undeclared", '<function=nope>\n<parameter name="x">1</parameter>\n</function>', TOOLS, [],
+     VERBATIM, True, []),
+    # -- an attribute header in a call to an undeclared function: dropped as today
+    ("rail-ap-undeclared-call", '<tool_call>\n<function=nope>\n<parameter name="x">1</parameter>\n</function>\n'
+     "</tool_call>", TOOLS, [("nope", {})], "", False, []),
+    # -- inferred-name: not exactly one fitting tool, no evidence, or not at a line start
+    ("rail-i-two-tools-fit", "<parameter=path>\na.md\n</parameter>\n</function>", TOOLS, [], VERBATIM, True, []),
+    ("rail-i-unknown-key", "<parameter=command>\nls\n</parameter>\n<parameter=zz>\n1\n</parameter>\n</function>",
+     TOOLS, [], VERBATIM, True, []),
+    ("rail-i-required-missing", "<parameter=env>\nprod\n</parameter>\n</function>", [*TOOLS, DEPLOY], [], VERBATIM,
+     True, []),
+    ("rail-i-tool-call-no-fit", "<tool_call>\n<parameter=path>\na.md\n</parameter>\n</function>\n</tool_call>",
+     TOOLS, [], VERBATIM, True, []),
+    ("rail-i-no-closer", "<parameter=command>\nls -la\n</parameter>", TOOLS, [], VERBATIM, True, []),
+    ("rail-i-mid-line", "Set <parameter=command>\nls\n</parameter>\n</function>", TOOLS, [], VERBATIM, True, []),
+    ("rail-i-not-a-paragraph", "Set it:\n<parameter=command>\nls\n</parameter>\n</function>", TOOLS, [], VERBATIM,
+     True, []),
+    ("rail-i-then-call", "<parameter=command>\nls\n</parameter>\n" + CALL_READ, TOOLS, [RA],
+     "<parameter=command>\nls\n</parameter>", True, []),
+    ("rail-i-in-result", "<tool_response>\n<parameter=command>\nls\n</parameter>\n</function>\n</tool_response>",
+     TOOLS, [], VERBATIM, True, []),
+    # -- a tool named "name" is called by <function=name> (no placeholder reading)
+    ("rail-nl-tool-named-name", "<tool_call>\n<function=name>\nbash\n" + CMD + "</function>\n</tool_call>",
+     [*TOOLS, tool("name", command=STR)], [("name", {"command": "ls -la"})], "", False, []),
     # the name is not a declared tool
     ("rail-d1-undeclared-wrapped", "<tool_call>\n<parameter=nope>\n" + CMD + "</function>\n</tool_call>", TOOLS, [],
      VERBATIM, True, []),
@@ -213,9 +378,8 @@ RAILS = [
     ("rail-nested-junk-wrapped", "<tool_call>\n<parameter=client>\n<parameter=calls>\n[]\n</parameter>\n"
      "</function>\n</tool_call>", TOOLS, [], VERBATIM, True, []),
     # foreign wrappers whose tool cannot be named
-    ("rail-foreign-tool-use", '<tool_use>\n<invoke name="bash">\n<parameter name="command">ls -la</parameter>\n'
-     "</invoke>\n</tool_use>", TOOLS, [], VERBATIM, True, []),
-    ("rail-foreign-invoke", '<invoke name="bash">\n' + CMD + "</invoke>", TOOLS, [], VERBATIM, True, []),
+    ("rail-foreign-tool-use-undeclared", '<tool_use>\n<invoke name="nope">\n<parameter name="command">ls -la'
+     "</parameter>\n</invoke>\n</tool_use>", TOOLS, [], VERBATIM, True, []),
     # NAME is a declared parameter of the open call: it stays a parameter (its value ends at the
     # line-start <parameter=args>, a declared parameter not given yet, as today)
     ("rail-declared-parameter-of-open-call", "<tool_call>\n<function=run>\n<parameter=bash>\n<parameter=args>\n-la\n"
@@ -455,8 +619,32 @@ EXAMPLES = 200 if runs.THOROUGH else 40  # per shape
 # and the mutated text), which keeps a failing run of this file at seconds instead of minutes.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) + ((Phase.shrink,) if runs.THOROUGH else ())
 SHAPES = ["d1-wrapped", "d1-bare", "d1-body", "d1-value", "d2-function", "d2-parameter", "d3", "d4", "d4-bare",
-          "d5", "none", "json-control"]
-NAMED_SHAPES = ("d1-wrapped", "d1-bare", "d1-body", "d1-value", "d2-function", "d2-parameter", "d3")
+          "d5", "none", "json-control",
+          # issue 20
+          "attr", "name-tag", "name-next-line", "json-head", "json-args", "hermes-function", "residue", "inferred"]
+NAMED_SHAPES = ("d1-wrapped", "d1-bare", "d1-body", "d1-value", "d2-function", "d2-parameter", "d3",
+                "attr", "name-tag", "name-next-line", "json-head", "json-args", "hermes-function")
+# Openers of the issue-20 shapes with XML parameters: (opener with %s for the name, tail, shape).
+XML_OPENERS = {
+    "attr": [('<function name="%s">\n', None, A), ('<tool_call>\n<function name="%s>\n', None, A),
+             ("<invoke name='%s'>\n", "</invoke>", A), ('<tool_use>\n<invoke name="%s">\n', "</invoke>\n</tool_use>", A)],
+    "name-tag": [("<tool_name>%s</tool_name>\n", "</function>", NT), ("<tool_call>\n<name>%s</name>\n", None, NT)],
+    "name-next-line": [("<name>\n%s\n</parameter>\n", "</function>", NL), ("<tool_call>\n<function=name>\n%s\n", None, NL),
+                       ("<parameter=name>\n%s\n", "</function>", NL)],
+    "json-head": [('{"function=%s>\n', "</function>", JX), ('<tool_call>\n{"function="%s">\n', None, JX),
+                  ('<tool_call>\n{"name": "%s",\n', None, JX)],
+}
+RESIDUES = ["tool>", "_call>", "call>", "tool_call>", "</tool", "/tool_call>"]
+# Value text that a call opened by an attribute opener reads as markup, and text that ends a held nameless call.
+_ATTR_MARKUP = ("<parameter name", "</invoke", "</tool_use")
+_NAMELESS_ENDS = ("</function>", "<tool_call>", "<function=")
+
+
+def _json_args(draw, args: dict) -> str | None:
+    """The arguments as JSON text, or None when they hold "</tool_call>" (a body ends at the first one,
+    docs/behaviour.md)."""
+    text = json.dumps(args, ensure_ascii=draw(st.booleans()))
+    return None if "</tool_call>" in text else text
 
 
 def _mutate(draw, turn, shape: str, i: int, other: str):
@@ -502,9 +690,9 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
             opener = "<tool_call>\n<parameter=function=%s>\n" if draw(st.booleans()) else "<parameter=function=%s>\n"
             logs = [D]
         elif shape in ("d3", "json-control"):
-            args = json.dumps(turn.calls[k][1], ensure_ascii=draw(st.booleans()))
-            if "</tool_call>" in args:
-                return None  # the body ends at the first </tool_call> (docs/behaviour.md)
+            args = _json_args(draw, turn.calls[k][1])
+            if args is None:
+                return None
             if shape == "json-control":
                 fhead, key = '"name": "%s"', "arguments"
             else:
@@ -519,6 +707,42 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
             segs.append(_Seg(sep + "<tool_call>\n{" + fhead % name + rest,
                              alt=sep + "<tool_call>\n{" + fhead % other + rest))
             continue
+        elif shape in XML_OPENERS:
+            values = params.text
+            if shape == "name-next-line" and "name" in declared:
+                return None  # <function=name> calls the tool "name"
+            if shape == "attr" and any(m in values for m in _ATTR_MARKUP):
+                return None
+            opener, new_tail, log = draw(st.sampled_from(XML_OPENERS[shape]))
+            if new_tail is not None:
+                tail = new_tail
+            logs = [log]
+        elif shape in ("json-args", "hermes-function"):
+            args = _json_args(draw, turn.calls[k][1])
+            if args is None:
+                return None
+            if shape == "hermes-function":
+                form = '<function>{"name": "%s", "arguments": ' + args + "}</function>"
+                logs = [HF]
+            elif draw(st.booleans()):
+                form = "<tool_call>\n<function>%s</function>\n" + args + "\n</tool_call>"
+                logs = [JA]
+            else:
+                form = '<name>%s, "arguments": ' + args + "}"
+                logs = [JA]
+            segs.append(_Seg(sep + form.replace("%s", name, 1), alt=sep + form.replace("%s", other, 1)))
+            continue
+        elif shape == "residue":
+            tail += "\n" + draw(st.sampled_from(RESIDUES))
+            logs = [R]
+        elif shape == "inferred":
+            keys = list(turn.calls[k][1])
+            schemas = function_schemas(turn.tools)
+            if not keys or fitting_tool(lambda t: keys, schemas) != name:
+                return None  # the keys must fit this tool and no other
+            if any(m in params.text for m in _NAMELESS_ENDS) or not params.text.startswith("<parameter="):
+                return None
+            opener, logs = "", [I]
         elif shape in ("d4", "d4-bare"):
             run = draw(st.lists(st.sampled_from(CLOSERS), min_size=1, max_size=3))
             gaps = draw(st.lists(st.sampled_from(["\n", " ", "\n\n", ""]), min_size=len(run), max_size=len(run)))
@@ -538,7 +762,9 @@ def _mutate(draw, turn, shape: str, i: int, other: str):
             if not hits:
                 return None
             logs = [V] * hits
-        if opener is not None:
+        if opener == "":  # inferred: no opener at all (content + "\n\n" or a call before: a paragraph)
+            segs.append(_Seg(sep))
+        elif opener is not None:
             segs.append(_Seg(sep + opener % name, alt=sep + opener % other))
         else:
             segs.append(_Seg(sep + head))
@@ -581,6 +807,9 @@ def test_mutated_renders(shape, data, seed):
     "none" (the render itself) and "json-control" (a valid JSON body) must not log."""
     turn = gen.gen_turn(gen.HypoSource(data.draw))
     assume(turn.tools is not None and turn.ambiguous is None)
+    # the render itself must parse to its calls (the generator's ambiguity check misses a few
+    # drifted closers, e.g. "</parameter]" + newline before a line-start "<parameter=": see the report)
+    assume([(c.name, json.loads(c.arguments)) for c in parse(turn.text, turn.tools).tool_calls] == turn.calls)
     names = _tool_names(turn.tools)
     declared = _declared(turn.tools)
     targets = [k for k, (n, _) in enumerate(turn.calls) if n in names]
@@ -639,3 +868,82 @@ def test_drift_exclusion_rule_examples():
     assert amb("x\n<parameter=function=bash>")
     assert not amb("x <parameter=bash>")  # not at a line start
     assert not amb("x\n<parameter=nope>")  # not a tool
+
+
+# ----------------------------------------------------------------------------- issue 20: shapes as data
+
+
+def test_every_shape_has_recovering_cases_and_the_docs_table_is_the_enum():
+    """docs/drift.md's table rows are the Shape enum (log name and "What the model wrote", in order),
+    and every shape is recovered by at least one case above (its log record expected)."""
+    from pathlib import Path
+
+    from qwen_xml_toolparser._drift import Shape
+
+    rows = [line for line in (Path(__file__).parent.parent / "docs" / "drift.md").read_text().splitlines()
+            if line.startswith("| `")]
+    table = [tuple(c.strip() for c in row.strip("|").split(" | ")[:2]) for row in rows]
+    assert table == [(f"`{s.value}`", s.wrote) for s in Shape]
+    logged = {shape for case in CASES for shape in case[6]}
+    assert logged == {s.value for s in Shape}
+
+
+def test_inference_switch(monkeypatch):
+    """QWEN_XML_INFER_TOOL_NAME=0 turns name inference off: the nameless call stays content."""
+    text = "<parameter=command>\nls -la\n</parameter>\n</function>"
+    assert [c.name for c in parse(text, TOOLS).tool_calls] == ["bash"]
+    monkeypatch.setenv("QWEN_XML_INFER_TOOL_NAME", "0")
+    result = parse(text, TOOLS)
+    assert result.tool_calls == [] and result.content == text
+
+
+_MISSED = re.compile(r"drift missed: (.*)")
+
+MISSES = [
+    # (id, output, tools, the hints of the one "drift missed" record, or None for no record)
+    ("unopened-function", "Done. </function>", TOOLS, ["an unopened </function>"]),
+    ("parameter-line", "Like this:\n<parameter=nope>\n1", TOOLS, ["a <parameter= line outside any call"]),
+    ("parameter-line-no-tools", "<parameter=x>\n1\n</parameter>", None, ["a <parameter= line outside any call"]),
+    ("unread-opener", '<function name="bash" id="1">\n<parameter=command>\nls\n</parameter>', TOOLS,
+     ["a declared tool's name in an opener that could not be read", "a <parameter= line outside any call"]),
+    ("two-kinds-one-record", "</function>\nx </function>\n\n<parameter=q>\n1", TOOLS,
+     ["an unopened </function>", "a <parameter= line outside any call"]),
+    ("undeclared-opener-is-no-miss", '<function name="nope">\nx', TOOLS, None),
+    ("fenced-is-no-miss", "```\n</function>\n<parameter=x>\n```", TOOLS, None),
+    ("well-formed", CALL_BASH, TOOLS, None),
+    ("recovered", "<parameter=bash>\n" + CMD + "</function>", TOOLS, None),
+    ("prose-parameter-mid-line", "Use <parameter=bash> to run.", TOOLS, None),
+]
+
+
+@pytest.mark.parametrize("cid,text,tools,hints", MISSES, ids=[m[0] for m in MISSES])
+def test_drift_missed_log(caplog, monkeypatch, cid, text, tools, hints):
+    """Call-like markup left as content: one INFO record per output, ``drift missed: <hint>; ...``
+    (whole and one character at a time); none for well-formed or recovered output, fences, prose."""
+    monkeypatch.setattr(logging.getLogger(LOGGER), "propagate", True)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for label, pieces in (("whole", [text]), ("by char", list(text))):
+        caplog.clear()
+        parser = StreamParser(tools)
+        for piece in pieces:
+            parser.feed(piece)
+        parser.finish()
+        records = [r for r in caplog.records if _MISSED.search(r.getMessage())]
+        if hints is None:
+            assert records == [], (label, [r.getMessage() for r in records])
+            continue
+        assert len(records) == 1, (label, [r.getMessage() for r in records])
+        assert records[0].levelno == logging.INFO and records[0].name == LOGGER
+        assert _MISSED.search(records[0].getMessage())[1].split("; ") == hints, label
+
+
+def test_no_miss_log_for_well_formed_renders(caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger(LOGGER), "propagate", True)
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    for s in range(40):
+        turn = gen.random_turn(30_000 + s)
+        caplog.clear()
+        parse(turn.text, turn.tools)
+        missed = [r.getMessage() for r in caplog.records if _MISSED.search(r.getMessage())]
+        if missed:  # only values or content that hold markup of their own may be reported
+            assert any(m in turn.text for m in ("</function", "<parameter=", "<function", "<name>", "{\"")), missed

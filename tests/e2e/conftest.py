@@ -59,9 +59,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # Modules that need a vLLM server with other flags run last, so the default server starts once.
 # They keep their (alphabetical) order among themselves: test_anthropic_messages.py and
-# test_api_servers.py share a server, test_reasoning.py and test_reasoning_anthropic.py another.
+# test_api_servers.py share a server, test_reasoning*.py another.
 LATE_MODULES = ("test_anthropic_messages.py", "test_api_servers.py", "test_reasoning.py",
-                "test_reasoning_anthropic.py")
+                "test_reasoning_anthropic.py", "test_reasoning_claude_code.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

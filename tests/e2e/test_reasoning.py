@@ -18,9 +18,11 @@ from qxt_support.scripted import SPELLINGS, TOOLS, reply_of, reply_of_stream, sa
 
 pytestmark = pytest.mark.e2e
 
-# (FORCE_ARGS: test_reasoning_anthropic.py scripts /v1/messages on this same server)
+# (FORCE_ARGS: test_reasoning_anthropic.py scripts /v1/messages on this same server; SCRIPTED_ARGS:
+# test_reasoning_claude_code.py scripts Claude Code's own requests there)
 REASONING_ARGS = ("--reasoning-parser-plugin", str(stack.PLUGIN), "--reasoning-parser", stack.PLUGIN_PARSER,
-                  "--structured-outputs-config.enable_in_reasoning", "true", *stack.FORCE_ARGS)
+                  "--structured-outputs-config.enable_in_reasoning", "true", *stack.FORCE_ARGS,
+                  *stack.SCRIPTED_ARGS)
 STREAM = pytest.mark.parametrize("stream", [False, True], ids=["nonstream", "stream"])
 
 
