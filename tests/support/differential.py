@@ -6,10 +6,11 @@ renders of the fuzz generator (tests/support/gen.py), the hostile shapes at a sm
 drift cases of tests/test_drift.py; each whole, one character at a time and in random pieces, and
 compares every event (ids made deterministic) and every "drift recovered" log record::
 
-    python benchmarks/differential.py --base 3c0c600 --turns 400
+    python -m tests.support.differential --base 3c0c600 --turns 400
 
 Prints each output whose events differ (a refactor must have none; a change of behaviour lists
-exactly the outputs it means to change) and exits 1 when any differs. Needs no vLLM.
+exactly the outputs it means to change) and exits 1 when any differs. Run it with a vLLM venv's Python (the drift cases import the vLLM test driver). It lives in tests/ because its corpus is the tests' own cases (nothing outside
+tests/ imports from tests/).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
@@ -76,7 +77,7 @@ def _merged(events: list[Any]) -> list[Any]:
 
 
 def corpus(turns: int) -> list[tuple[str, str, Any]]:
-    from tests import hostile_shapes
+    from qxt_support import hostile_shapes
     from tests import test_drift as td
     from tests.support import gen
 
