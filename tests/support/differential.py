@@ -9,8 +9,9 @@ compares every event (ids made deterministic) and every "drift recovered" log re
     python -m tests.support.differential --base 3c0c600 --turns 400
 
 Prints each output whose events differ (a refactor must have none; a change of behaviour lists
-exactly the outputs it means to change) and exits 1 when any differs. Run it with a vLLM venv's Python (the drift cases import the vLLM test driver). It lives in tests/ because its corpus is the tests' own cases (nothing outside
-tests/ imports from tests/).
+exactly the outputs it means to change) and exits 1 when any differs. Run it with a vLLM venv's
+Python (the drift cases import the vLLM test driver). It lives in tests/ because its corpus is the
+tests' own cases (nothing outside tests/ imports from tests/).
 """
 
 from __future__ import annotations
