@@ -71,6 +71,7 @@ from typing import Any, ClassVar, Final
 
 from . import _drift as dr
 from . import _scanner as sc
+from . import _table
 from ._coerce import NonStringPrefix, coerce, coerce_json_value
 from ._drift import Shape
 from ._events import ArgumentsDelta, ContentDelta, Event, ToolCallEnd, ToolCallStart
@@ -141,15 +142,12 @@ TRANSITIONS: Final[tuple[tuple[State, State, str], ...]] = (
 )
 """Every transition of the machine: (from, to, on what)."""
 
-_NEXT: Final[dict[State, frozenset[State]]] = {
-    state: frozenset(to for frm, to, _ in TRANSITIONS if frm is state) for state in State
-}
+_NEXT: Final[dict[State, frozenset[State]]] = _table.successors(TRANSITIONS, State)
 
 
 def diagram() -> str:
     """The transition table as the text of the module docstring's diagram."""
-    width = max(len(state.value) for state in State) + 1
-    return "\n".join(f"{frm.value:<{width}}-> {to.value:<{width}}{on}" for frm, to, on in TRANSITIONS)
+    return _table.diagram(TRANSITIONS, State)
 
 
 class ValueMode(enum.Enum):

@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Final
 
 from . import _scanner as sc
+from . import _table
 from ._events import ContentDelta, Event, ToolCallStart
 from ._fences import Fences
 from ._parser import StreamParser, not_text_error
@@ -94,15 +95,12 @@ TRANSITIONS: Final[tuple[tuple[Phase, Phase, str], ...]] = (
     (_P.PROBE, _P.CONTENT, "the probe reads a call (no hold_calls), or the output ends in its markup"),
     (_P.HELD, _P.CONTENT, '"</think>" (the held text was reasoning), or the end (it was the answer)'),
 )
-_NEXT: Final[dict[Phase, frozenset[Phase]]] = {
-    phase: frozenset(to for frm, to, _ in TRANSITIONS if frm is phase) for phase in Phase
-}
+_NEXT: Final[dict[Phase, frozenset[Phase]]] = _table.successors(TRANSITIONS, Phase)
 
 
 def diagram() -> str:
     """The transition table as the text of the module docstring's diagram."""
-    width = max(len(p.value) for p in Phase) + 1
-    return "\n".join(f"{frm.value:<{width}}-> {to.value:<{width}}{on}" for frm, to, on in TRANSITIONS)
+    return _table.diagram(TRANSITIONS, Phase)
 
 
 class ReasoningSplitter:
