@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from qwen_xml_toolparser import (
     ArgumentsDelta,
@@ -21,16 +22,29 @@ def tool(name: str, **properties: Any) -> dict[str, Any]:
     return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": properties}}}
 
 
-def stream(text: str, tools: Any = None, pieces: list[int] | None = None) -> tuple[str, list[tuple[str, str]], list]:
-    """Feed ``text`` in pieces of the given sizes; return content, [(name, args)], events."""
-    parser = StreamParser(tools)
-    events = []
+class Feedable(Protocol):
+    """A sans-I/O machine of the core: StreamParser, ReasoningSplitter."""
+
+    def feed(self, text: str) -> Sequence[Any]: ...
+
+    def finish(self) -> Sequence[Any]: ...
+
+
+def feed_in_pieces(machine: Feedable, text: str, pieces: list[int] | None = None) -> list[Any]:
+    """Feed ``text`` in pieces of the given sizes (the rest in one piece), then finish; all events."""
+    events: list[Any] = []
     pos = 0
     for size in pieces or []:
-        events += parser.feed(text[pos : pos + size])
+        events += machine.feed(text[pos : pos + size])
         pos += size
-    events += parser.feed(text[pos:])
-    events += parser.finish()
+    events += machine.feed(text[pos:])
+    events += machine.finish()
+    return events
+
+
+def stream(text: str, tools: Any = None, pieces: list[int] | None = None) -> tuple[str, list[tuple[str, str]], list]:
+    """Feed ``text`` in pieces of the given sizes; return content, [(name, args)], events."""
+    events = feed_in_pieces(StreamParser(tools), text, pieces)
     content = "".join(e.text for e in events if isinstance(e, ContentDelta))
     calls: dict[int, list[str]] = {}
     for e in events:

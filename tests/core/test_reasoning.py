@@ -18,17 +18,12 @@ from qwen_xml_toolparser import _reasoning, parse
 from qwen_xml_toolparser._events import ContentDelta
 from qwen_xml_toolparser._reasoning import TRANSITIONS, Phase, ReasoningDelta, ReasoningSplitter, split
 from qxt_support.reasoning_shapes import NOT_REASONING, SHAPES, TOOLS, call
+from tests.core.helpers import feed_in_pieces
 
 
 def run(text: str, sizes: list[int] | None = None, **kw: bool) -> tuple[str, str, bool, bool]:
     splitter = ReasoningSplitter(**kw)
-    events = []
-    pos = 0
-    for size in sizes or []:
-        events += splitter.feed(text[pos : pos + size])
-        pos += size
-    events += splitter.feed(text[pos:])
-    events += splitter.finish()
+    events = feed_in_pieces(splitter, text, sizes)
     reasoning = "".join(e.text for e in events if type(e) is ReasoningDelta)
     content = "".join(e.text for e in events if type(e) is ContentDelta)
     return reasoning, content, splitter.ended, splitter.implicit
