@@ -47,7 +47,7 @@ once for ``</think>``, kept as the pieces it arrived in.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -57,7 +57,7 @@ from ._events import ContentDelta, Event, ToolCallStart
 from ._fences import Fences
 from ._parser import StreamParser, not_text_error
 
-__all__ = ["Phase", "ReasoningDelta", "ReasoningSplitter", "SplitEvent", "TRANSITIONS", "split"]
+__all__ = ["Phase", "ReasoningDelta", "ReasoningSplitter", "SplitEvent", "TRANSITIONS", "split", "texts"]
 
 _WS = " \t\r\n"
 _OPENERS = (sc.CALL_START, sc.FUNCTION_START)  # what may open a call in reasoning (no tools: docs/contract.md §8)
@@ -360,7 +360,13 @@ ReasoningSplitter._handlers = {
 def split(text: str, *, in_reasoning: bool = True, hold_calls: bool = True) -> tuple[str, str, bool]:
     """Split a whole output: ``(reasoning, content, ended)``."""
     splitter = ReasoningSplitter(in_reasoning=in_reasoning, hold_calls=hold_calls)
-    events = splitter.feed(text) + splitter.finish()
+    reasoning, content = texts(splitter.feed(text) + splitter.finish())
+    return reasoning, content, splitter.ended
+
+
+def texts(events: Iterable[SplitEvent]) -> tuple[str, str]:
+    """The reasoning and the content text of split events, each joined."""
+    events = list(events)
     reasoning = "".join(e.text for e in events if type(e) is ReasoningDelta)
     content = "".join(e.text for e in events if type(e) is ContentDelta)
-    return reasoning, content, splitter.ended
+    return reasoning, content

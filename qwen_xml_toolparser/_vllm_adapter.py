@@ -53,8 +53,25 @@ PARSER_NAME = "qwen_xml_safe"
 _EOS_TOKENS = ("<|im_end|>", "<|endoftext|>")
 
 
-def _tool_call_id() -> str:
+def tool_call_id() -> str:
+    """A call id as vLLM makes them."""
     return f"chatcmpl-tool-{uuid.uuid4().hex}"
+
+
+def eos_ids(tokenizer: Any) -> frozenset[int]:
+    """The token ids that end an output (the tokenizer's end-of-sequence and Qwen's turn ends)."""
+    ids: set[int] = set()
+    if tokenizer is None:
+        return frozenset()
+    eos = getattr(tokenizer, "eos_token_id", None)
+    if isinstance(eos, int):
+        ids.add(eos)
+    try:
+        vocab = tokenizer.get_vocab()
+    except Exception:  # some tokenizers have no vocabulary to show
+        vocab = {}
+    ids.update(vocab[token] for token in _EOS_TOKENS if token in vocab)
+    return frozenset(ids)
 
 
 class _SentArgs:
@@ -94,7 +111,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         vc.init_tool_parser(self, tokenizer, tools)  # assigns prev_tool_call_arr = [] etc.
         self._assigned = {}
         self._init_tools = tools
-        self._stop_ids = self._eos_ids(tokenizer)  # a delta ending in one of these ends the stream
+        self._stop_ids = eos_ids(tokenizer)  # a delta ending in one of these ends the stream
         self._max_tokens: int | None = None
         self._core: StreamParser | None = None
         self._pending: list[Event] = []
@@ -113,7 +130,7 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         if _tool_choice_none(request):  # vLLM's engine path (0.26+) asks even then: keep the text
             return vc.ExtractedToolCallInformation(tools_called=False, tool_calls=[], content=model_output)
         try:
-            result = parse(model_output, self._tools(request), id_factory=_tool_call_id,
+            result = parse(model_output, self._tools(request), id_factory=tool_call_id,
                            cut_off=lambda: self._output_cut(model_output, request), drop_think=self._drop_think())
         except Exception:  # never let a parser bug fail the request
             logger.exception("qwen_xml_safe: internal error; returning the output as content")
@@ -350,28 +367,13 @@ class QwenXmlSafeToolParser(vc.ToolParser):  # type: ignore[misc]
         tools = getattr(request, "tools", None)
         return tools if tools else (self._init_tools or getattr(self, "tools", None))
 
-    @staticmethod
-    def _eos_ids(tokenizer: Any) -> frozenset[int]:
-        ids: set[int] = set()
-        if tokenizer is None:
-            return frozenset()
-        eos = getattr(tokenizer, "eos_token_id", None)
-        if isinstance(eos, int):
-            ids.add(eos)
-        try:
-            vocab = tokenizer.get_vocab()
-        except Exception:  # some tokenizers have no vocabulary to show
-            vocab = {}
-        ids.update(vocab[token] for token in _EOS_TOKENS if token in vocab)
-        return frozenset(ids)
-
     def _start_stream(self, request: Any) -> StreamParser:
         """Read what the stream needs from the request once, on its first delta."""
         fields = getattr(request, "__dict__", {})  # no deprecation warning for max_tokens
         stop_ids = fields.get("stop_token_ids") or ()
         self._stop_ids = self._stop_ids.union(i for i in stop_ids if isinstance(i, int))
         self._max_tokens = _token_limit(request)
-        self._core = StreamParser(self._tools(request), id_factory=_tool_call_id, drop_think=self._drop_think())
+        self._core = StreamParser(self._tools(request), id_factory=tool_call_id, drop_think=self._drop_think())
         return self._core
 
     def _message(self, events: list[Event], final: bool) -> Any:

@@ -32,10 +32,9 @@ from . import _compat as vc
 from . import _compat_context as cx
 from ._api import parse
 from ._compat_logging import logger
-from ._events import ContentDelta
-from ._reasoning import ReasoningDelta, ReasoningSplitter, SplitEvent
+from ._reasoning import ReasoningSplitter, SplitEvent, texts
 from ._scanner import THINK_END, THINK_START
-from ._vllm_adapter import PARSER_NAME, QwenXmlSafeToolParser, _tool_call_id
+from ._vllm_adapter import PARSER_NAME, eos_ids, tool_call_id
 
 __all__ = ["HOLDS_CALLS", "QwenXmlSafeReasoningParser", "register_reasoning_parser"]
 
@@ -66,7 +65,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         self._start_id: int | None = vocab.get(THINK_START)
         self._end_id: int | None = vocab.get(THINK_END)
         self._turn_id: int | None = vocab.get(_TURN_START)
-        self._stop_ids = QwenXmlSafeToolParser._eos_ids(tokenizer)
+        self._stop_ids = eos_ids(tokenizer)
         self._tokenizer = tokenizer
         template_kwargs = kwargs.get("chat_template_kwargs") or {}
         self._thinking_off = isinstance(template_kwargs, dict) and template_kwargs.get("enable_thinking") is False
@@ -291,7 +290,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         return self._splitter.finish()
 
     def _texts(self, events: list[SplitEvent]) -> tuple[str, str]:
-        reasoning, content = _texts(events)
+        reasoning, content = texts(events)
         self._content_chars += len(content)
         self._reasoned = self._reasoned or bool(reasoning)
         return reasoning, content
@@ -347,7 +346,7 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
         if not tools or getattr(request, "tool_choice", None) == "none":
             return _message(reasoning, content)
         try:
-            result = parse(content, tools, id_factory=_tool_call_id, drop_think=True,
+            result = parse(content, tools, id_factory=tool_call_id, drop_think=True,
                            cut_off=lambda: cx.engine_finish_reason() == "length")
         except Exception:  # never fail a request over a parser bug: the held text as content
             logger.exception("qwen_xml_safe reasoning parser: internal error reading the held calls")
@@ -362,12 +361,6 @@ class QwenXmlSafeReasoningParser(vc.ReasoningParser):  # type: ignore[misc]
             message = vc.DeltaMessage()
         message.tool_calls = calls
         return message
-
-
-def _texts(events: list[SplitEvent]) -> tuple[str, str]:
-    reasoning = "".join(e.text for e in events if type(e) is ReasoningDelta)
-    content = "".join(e.text for e in events if type(e) is ContentDelta)
-    return reasoning, content
 
 
 def _message(reasoning: str, content: str) -> Any:

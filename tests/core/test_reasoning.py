@@ -16,16 +16,14 @@ from hypothesis import strategies as st
 
 from qwen_xml_toolparser import _reasoning, parse
 from qwen_xml_toolparser._events import ContentDelta
-from qwen_xml_toolparser._reasoning import TRANSITIONS, Phase, ReasoningDelta, ReasoningSplitter, split
+from qwen_xml_toolparser._reasoning import TRANSITIONS, Phase, ReasoningDelta, ReasoningSplitter, split, texts
 from qxt_support.reasoning_shapes import NOT_REASONING, SHAPES, TOOLS, call
 from tests.core.helpers import feed_in_pieces
 
 
 def run(text: str, sizes: list[int] | None = None, **kw: bool) -> tuple[str, str, bool, bool]:
     splitter = ReasoningSplitter(**kw)
-    events = feed_in_pieces(splitter, text, sizes)
-    reasoning = "".join(e.text for e in events if type(e) is ReasoningDelta)
-    content = "".join(e.text for e in events if type(e) is ContentDelta)
+    reasoning, content = texts(feed_in_pieces(splitter, text, sizes))
     return reasoning, content, splitter.ended, splitter.implicit
 
 
