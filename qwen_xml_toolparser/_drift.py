@@ -462,6 +462,16 @@ _DRIFT_PREFIXES = frozenset(h[:i] for h in _DRIFT_HEADS for i in range(len(h)))
 _LONGEST_DRIFT = max(len(h) for h in _DRIFT_HEADS)
 
 
+_TOOLS_MAY_READ = re.compile("|".join(re.escape(h) for h in (sc.CALL_START, DOUBLED, sc.PARAM_START, *_HEADS)))
+
+
+def tools_may_read(text: str) -> bool:
+    """False when declared tools cannot change how ``text`` parses: it holds neither a call's
+    markup nor the head of any drift shape, so the parse without tools is the parse (an engine
+    that asks "is there a call?" without the tools, as SGLang does, can trust the answer)."""
+    return _TOOLS_MAY_READ.search(text) is not None
+
+
 def may_drift(buf: str, pos: int) -> bool:
     """False when no drifted opener, wrapper or made-up result tag starts at ``pos``, nor may start
     there once more text arrives (a quick test before the recognizers)."""

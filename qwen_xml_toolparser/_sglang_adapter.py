@@ -46,6 +46,7 @@ from sglang.srt.function_call.core_types import StreamingParseResult, StructureI
 from sglang.srt.function_call.function_call_parser import FunctionCallParser
 
 from ._api import ParseResult, parse
+from ._drift import tools_may_read
 from ._events import ArgumentsDelta, ContentDelta, ToolCallStart
 from ._grammar import CALL_BEGIN, CALL_TAG_END, declared_parameters, widen_structural_tag
 from ._parser import StreamParser
@@ -54,11 +55,6 @@ __all__ = ["PARSER_NAME", "QwenXmlSafeDetector", "register"]
 
 PARSER_NAME = "qwen_xml_safe"
 logger = logging.getLogger("qwen_xml_toolparser")
-
-# Text the core can read a call from only with declared tools (docs/drift.md): without any of
-# these, the parse with tools equals the parse without them.
-_DRIFT_MARKERS = ("<tool_call>", "function=", "<parameter=")
-
 
 # Built with their validating constructors: on pydantic 2.14 ``model_construct`` is about three
 # times slower (8 µs against 2.7 µs for a result with one item).
@@ -90,10 +86,10 @@ class QwenXmlSafeDetector(BaseFormatDetector):  # type: ignore[misc]
         """Would the parse of ``text`` differ from ``text`` as content, with no call?
 
         SGLang asks this without the request's tools before it parses (and keeps the output as
-        it is when the answer is no). Declared tools only add readings of the drift shapes, all
-        of which contain :data:`_DRIFT_MARKERS`; without them the parse without tools decides.
+        it is when the answer is no). Declared tools only add readings of the drift shapes, whose
+        heads :func:`~._drift.tools_may_read` looks for; without them the parse without tools decides.
         """
-        if any(marker in text for marker in _DRIFT_MARKERS):
+        if tools_may_read(text):
             return True
         try:
             result = self._parse(text, None)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -111,3 +112,25 @@ def test_internal_error_passes_the_rest_through(monkeypatch, caplog):
     monkeypatch.setattr("qwen_xml_toolparser._sglang_adapter.parse", lambda *a, **k: 1 / 0)
     result = driver.new_parser(_TOOLS).detector.detect_and_parse(text, [])
     assert (result.normal_text, result.calls) == (text, [])
+
+
+_REPO = Path(__file__).resolve().parents[2]
+_TEXT_2026 = (_REPO / "examples" / "outputs" / "drift_qwen38.txt").read_text(encoding="utf-8")
+_TOOLS_2026 = json.loads((_REPO / "examples" / "tools" / "coding_agent.json").read_text(encoding="utf-8"))
+_CALLS_2026 = [("read_file", {"path": "src/app.py"}), ("run_command", {"command": "pytest -q tests/", "timeout": 120}),
+               ("write_file", {"path": "notes.md", "content": "tests pass"})]
+
+
+@pytest.mark.parametrize("shape", ["invoke", "bundled"])
+def test_the_gate_lets_the_2026_dialects_through(shape):
+    """SGLang's gate asks without the tools: a drift shape with none of the template's markers
+    (an attribute opener, a JSON object under <function>NAME</function>) still reaches the parser."""
+    if shape == "invoke":
+        text = '<invoke name="run_command">\n<parameter name="command">ls</parameter>\n</invoke>'
+        expected = [("run_command", {"command": "ls"})]
+    else:
+        text, expected = _TEXT_2026, _CALLS_2026
+    whole = driver.parse_whole(text, _TOOLS_2026)
+    assert [(c.name, json.loads(c.arguments)) for c in whole.calls] == expected
+    run = driver.stream(text, _TOOLS_2026, "token")
+    assert [(c.name, json.loads(c.arguments)) for c in run.calls] == expected
