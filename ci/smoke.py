@@ -11,7 +11,8 @@ up as ``ModuleNotFoundError: No module named 'X'``, which is how the dependency 
 2. the protocol classes a tool parser uses (three module generations);
 3. vLLM's ``get_tokenizer(dir)`` on the offline Qwen3 tokenizer;
 4. ``ToolParserManager.import_tool_parser(<file>)`` with a tiny plugin file;
-5. the in-tree ``qwen3_coder`` parser: instantiate, ``extract_tool_calls``;
+5. the in-tree ``qwen3_coder`` parser: built, called non-streaming and streamed as the serving layer
+   does (``qwen_xml_toolparser._vllm_loop``, the driving code the suites and the CLI use);
 6. with ``--serving``: the modules the serving-layer driver (tests/serving) imports, then one
    scripted streaming request through the real ``OpenAIServingChat``.
 
@@ -28,7 +29,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from qxt_support.qwen_tokenizer import TOOL_CALL_ID  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import (  # noqa: E402
+    Received,
+    ServingLoop,
+    chat_request,
+    generation,
+    make_chunks,
+    new_parser,
+    token_texts,
+)
+from qxt_support.qwen_tokenizer import EOS_ID, TOOL_CALL_ID  # noqa: E402
 from qxt_support.vllm import CHAT_PROTOCOL, PROTOCOL, TOKENIZERS, TOOL_PARSERS, first_module  # noqa: E402
 
 PLUGIN = '''
@@ -64,7 +74,7 @@ def main() -> None:
 
     req_mod = first_module(*CHAT_PROTOCOL)
     delta_mod = first_module(*PROTOCOL)
-    ChatCompletionRequest = req_mod.ChatCompletionRequest
+    req_mod.ChatCompletionRequest  # noqa: B018  (it must exist)
     for sym in ("DeltaMessage", "DeltaToolCall", "DeltaFunctionCall", "ExtractedToolCallInformation",
                 "FunctionCall", "ToolCall"):
         getattr(delta_mod, sym)
@@ -87,17 +97,21 @@ def main() -> None:
 
     tools = [{"type": "function", "function": {"name": "write_file", "parameters": {
         "type": "object", "properties": {"path": {"type": "string"}, "content": {"type": "string"}}}}}]
-    req = ChatCompletionRequest(model="m", messages=[{"role": "user", "content": "x"}], tools=tools)
     pcls = ToolParserManager.get_tool_parser("qwen3_coder")
-    try:
-        parser = pcls(tok, req.tools)
-    except TypeError:
-        parser = pcls(tok)
+    parser, req = new_parser(pcls, tok, chat_request(tools))
     out = ("Ok.\n<tool_call>\n<function=write_file>\n<parameter=path>\na.py\n</parameter>\n"
            "<parameter=content>\nx = 1\n</parameter>\n</function>\n</tool_call>")
     info = parser.extract_tool_calls(out, req)
     assert info.tools_called and info.tool_calls[0].function.name == "write_file", info
     t0 = step(f"qwen3_coder {type(parser).__name__}.extract_tool_calls", t0)
+
+    parser, req = new_parser(pcls, tok, chat_request(tools))
+    ids = tok.encode(out, add_special_tokens=False)
+    received = Received()
+    for served in ServingLoop(parser, req).run(make_chunks(token_texts(tok, ids), ids, eos_id=EOS_ID)):
+        received.take(served.sent)
+    assert [name for name, _ in received.tool_calls()] == ["write_file"], received
+    t0 = step(f"qwen3_coder streamed (serving generation {generation()})", t0)
 
     if "--serving" in sys.argv:
         import asyncio

@@ -32,8 +32,9 @@ __all__ = [
     "ToolCall",
     "ToolParser",
     "ToolParserManager",
+    "TOOL_PARSER_TAKES_TOOLS",
     "VLLM_VERSION",
-    "chat_request",
+    "chat_request_class",
     "init_tool_parser",
 ]
 
@@ -97,26 +98,26 @@ ReasoningParserManager: Any = _first("ReasoningParserManager", "vllm.reasoning")
 ReasoningEnd: Any = (_first("ReasoningEnd", "vllm.parser.engine.parser_engine")
                      if hasattr(ReasoningParser, "find_reasoning_end") else None)
 
-# ToolParser.__init__ gained ``tools`` in vLLM 0.19.
-_BASE_TAKES_TOOLS = "tools" in inspect.signature(ToolParser.__init__).parameters
+# ToolParser.__init__ gained ``tools`` in vLLM 0.19; the serving layer builds a parser with the
+# request's tools from then on (``cls(tokenizer, request.tools)``, before ``cls(tokenizer)``).
+TOOL_PARSER_TAKES_TOOLS = "tools" in inspect.signature(ToolParser.__init__).parameters
 
 
 def init_tool_parser(parser: Any, tokenizer: Any, tools: Any) -> None:
     """Call ``ToolParser.__init__`` with the arguments this vLLM accepts."""
-    if _BASE_TAKES_TOOLS:
+    if TOOL_PARSER_TAKES_TOOLS:
         ToolParser.__init__(parser, tokenizer, tools)
     else:
         ToolParser.__init__(parser, tokenizer)
 
 
-def chat_request(tools: Any, **fields: Any) -> Any:
-    """A ``ChatCompletionRequest`` with ``tools`` (for the CLI and tests)."""
-    request_cls = _first(
+def chat_request_class() -> Any:
+    """vLLM's ``ChatCompletionRequest`` (looked up when asked: the plugin itself never builds one)."""
+    return _first(
         "ChatCompletionRequest",
         "vllm.entrypoints.openai.chat_completion.protocol",  # 0.15+
         "vllm.entrypoints.openai.protocol",
     )
-    return request_cls(model="qwen", messages=[{"role": "user", "content": "-"}], tools=tools, **fields)
 
 
 # What the serving layer keeps of a chunk that is not known to be the stream's last

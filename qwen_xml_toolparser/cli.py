@@ -36,6 +36,7 @@ from typing import Any
 
 from . import StreamParser, parse
 from ._events import ArgumentsDelta, ContentDelta, ToolCallStart
+from ._vllm_loop import Received, ServingLoop, chat_request, make_chunks, new_parser, token_texts
 
 PROG = "qwen-xml-toolparser"
 _PIECES = re.compile(r"\s+|\w+|[^\w\s]")
@@ -170,14 +171,11 @@ def _split(text: str, tokenizer_dir: str | None) -> tuple[list[str], list[int], 
         pieces = _PIECES.findall(text)
         return pieces, list(range(len(pieces))), _NO_TOKEN
     from tokenizers import Tokenizer
-    from tokenizers.decoders import DecodeStream
 
     tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
     ids = tok.encode(text, add_special_tokens=False).ids
-    stream = DecodeStream(skip_special_tokens=False)
-    deltas = [stream.step(tok, i) or "" for i in ids]
     eos = tok.token_to_id("<|im_end|>")
-    return deltas, ids, eos if eos is not None else _NO_TOKEN
+    return token_texts(tok, ids, skip_special_tokens=False), ids, eos if eos is not None else _NO_TOKEN
 
 
 def _print_result(content: str | None, calls: Calls) -> None:
@@ -202,35 +200,17 @@ def _run_vllm(text: str, tools: list[Any], stream: bool, tokenizer_dir: str | No
 
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     cls = vc.ToolParserManager.get_tool_parser(PARSER_NAME)
-    if not stream:
-        request = vc.chat_request(tools or None)
-        info = cls(tokenizer, request.tools).extract_tool_calls(text, request)
-        return info.content, [(c.function.name, c.function.arguments) for c in info.tool_calls]
     deltas, ids, eos = _split(text, tokenizer_dir)
-    request = vc.chat_request(tools or None, stop_token_ids=[eos])
-    parser = cls(tokenizer, request.tools)
-    content, calls = "", dict[int, list[str]]()
-    previous = ""
-    steps = [(d, i) for d, i in zip(deltas, ids, strict=True)] + [("", eos)]  # vLLM sends the stop token with no text
-    for k, (delta, token) in enumerate(steps):
-        message = parser.extract_tool_calls_streaming(
-            previous, previous + delta, delta, ids[:k], ids[: k + 1], [token], request
-        )
-        previous += delta
-        if k == len(steps) - 1 and message is not None and message.tool_calls:
-            last = message.tool_calls[-1]  # what vLLM's serving layer does at the end (0.23+)
-            if last.function is not None:
-                last.function.arguments = (last.function.arguments or "") + parser.get_remaining_unstreamed_args()
-        if message is None:
-            continue
-        print(message.model_dump_json(exclude_none=True))
-        content += message.content or ""
-        for call in message.tool_calls or []:
-            entry = calls.setdefault(call.index, ["", ""])
-            if call.function is not None:
-                entry[0] += call.function.name or ""
-                entry[1] += call.function.arguments or ""
-    return content or None, [(calls[i][0], calls[i][1]) for i in sorted(calls)]
+    parser, request = new_parser(cls, tokenizer, chat_request(tools or None, stop_token_ids=[eos]))
+    if not stream:
+        info = parser.extract_tool_calls(text, request)
+        return info.content, [(c.function.name, c.function.arguments) for c in info.tool_calls]
+    received = Received()
+    for step in ServingLoop(parser, request).run(make_chunks(deltas, ids, eos_id=eos)):
+        if step.sent is not None:
+            print(step.sent.model_dump_json(exclude_none=True))
+        received.take(step.sent)
+    return received.text() or None, received.tool_calls()
 
 
 def _run_core(text: str, tools: list[Any], stream: bool, tokenizer_dir: str | None) -> tuple[str | None, Calls]:

@@ -1,9 +1,8 @@
 """Support code shared by the tests, the benchmarks and CI (not part of the installed package).
 
 * ``qxt_support.qwen_tokenizer``: the offline Qwen3 tokenizer and its token ids (``EOS_ID``, ...);
-* ``qxt_support.vllm``: finding vLLM's modules and symbols on every supported version, and what
-  vLLM's serving layer does with a tool parser's last delta (the four generations of
-  docs/compat-notes.md §4);
+* ``qxt_support.vllm``: finding vLLM's modules and symbols on every supported version (how vLLM
+  drives a tool parser is the package's ``qwen_xml_toolparser._vllm_loop``);
 * ``qxt_support.equality``: type-strict equality of JSON values;
 * ``qxt_support.serving``: vLLM's real ``OpenAIServingChat`` with a scripted engine (tests/serving,
   ci/smoke.py);

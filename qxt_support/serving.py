@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import MagicMock
 
+from qwen_xml_toolparser._versions import serving_generation
+from qwen_xml_toolparser._vllm_loop import OMIT, Chunk, chat_request, make_chunks, token_texts
 from qxt_support.qwen_tokenizer import EOS_ID
-from qxt_support.vllm import CHAT_PROTOCOL, TOKENIZERS, finish_generation, first_module, version_tuple
+from qxt_support.vllm import TOKENIZERS, first_module, version_tuple
 
 MODEL_NAME = "qwen3-coder"
 
@@ -80,12 +82,11 @@ class ScriptedServing:
         self.tokenizer_dir = str(tokenizer_dir or ensure_tokenizer_dir())
         self.chat_template = chat_template
         self.version = version_tuple()
-        self.generation = finish_generation(self.version)  # docs/compat-notes.md §4: A - D
+        self.generation = serving_generation(self.version)  # docs/compat-notes.md §4: A - D
         self.next_text = ""
         self.next_chunking: tuple[int, bool] = (1, False)  # (tokens per engine output, EOS merged)
         self.next_finish = "stop"  # or "length": no EOS, the last text output finishes the request
         self.prompts: list[list[int]] = []  # prompt token ids of every request, in order
-        self.proto = first_module(*CHAT_PROTOCOL)
         self._build()
 
     # ---------------------------------------------------------------- engine
@@ -132,8 +133,8 @@ class ScriptedServing:
 
             async def gen():
                 acc, acc_ids = "", []
-                for n, (piece, group) in enumerate(outputs):
-                    last = n == len(outputs) - 1
+                for output in outputs:
+                    last, piece, group = output.finished, output.text, output.ids
                     acc += piece
                     acc_ids.extend(group)
                     if not delta_mode and not last:
@@ -222,13 +223,9 @@ class ScriptedServing:
 
     # ---------------------------------------------------------------- requests
     def request(self, messages=None, tools=None, stream=False, **kw):
-        ChatCompletionRequest = self.proto.ChatCompletionRequest
-        body = dict(model=MODEL_NAME, messages=messages or [{"role": "user", "content": "Go."}],
-                    stream=stream, **kw)
-        if tools is not None:
-            body["tools"] = tools
-            body.setdefault("tool_choice", "auto")
-        return ChatCompletionRequest(**body)
+        tool_choice = kw.pop("tool_choice", "auto" if tools is not None else OMIT)
+        return chat_request(tools, tool_choice, model=MODEL_NAME,
+                            messages=messages or [{"role": "user", "content": "Go."}], stream=stream, **kw)
 
     async def stream(self, text: str, messages=None, tools=None, raw: list | None = None,
                      chunk: int = 1, merge_eos: bool = False, finish: str = "stop", **kw) -> list[dict]:
@@ -279,26 +276,14 @@ class ScriptedServing:
 
 
 def engine_outputs(tokenizer, text: str, chunk: int = 1, merge_eos: bool = False,
-                   skip_special_tokens: bool = True, eos: bool = True) -> list[tuple[str, list[int]]]:
-    """The scripted engine's outputs for ``text``: (delta text, token ids) per output.
-
-    ``chunk`` tokens per output; the EOS ``<|im_end|>`` ends the list, alone or (``merge_eos``)
-    in the last output (no EOS with ``eos=False``). Text deltas are what vLLM's incremental detokenizer produces
-    (``DecodeStream``, ``None`` -> ``""``); the EOS stop token adds no text.
-    """
-    from tokenizers.decoders import DecodeStream
-
-    backend = getattr(tokenizer, "_tokenizer", None) or tokenizer.backend_tokenizer
+                   skip_special_tokens: bool = True, eos: bool = True) -> list[Chunk]:
+    """The scripted engine's outputs for ``text``: ``chunk`` tokens per output, the EOS
+    ``<|im_end|>`` alone at the end or (``merge_eos``) in the last output, none with ``eos=False``
+    (``_vllm_loop.make_chunks``). Text deltas are what vLLM's incremental detokenizer produces
+    (``_vllm_loop.token_texts``); the EOS stop token adds no text."""
     ids = tokenizer.encode(text, add_special_tokens=False)
-    groups = [ids[i:i + chunk] for i in range(0, len(ids), chunk)]
-    if not eos:
-        pass
-    elif merge_eos and groups:
-        groups[-1] = groups[-1] + [EOS_ID]
-    else:
-        groups.append([EOS_ID])
-    ds = DecodeStream(skip_special_tokens=skip_special_tokens)
-    return [("".join(ds.step(backend, t) or "" for t in g if t != EOS_ID), g) for g in groups]
+    texts = token_texts(tokenizer, ids, skip_special_tokens=skip_special_tokens)
+    return make_chunks(texts, ids, chunk, eos_id=EOS_ID if eos else None, merge_eos=merge_eos)
 
 
 class ServingError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -13,9 +14,15 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser import _compat as vc  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import (  # noqa: E402
+    ServingLoop,
+    chat_request,
+    finish_message,
+    generation,
+    make_chunks,
+)
 from qxt_support.qwen_tokenizer import EOS_ID as EOS  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH as PLUGIN  # noqa: E402
-from qxt_support.vllm import apply_finish  # noqa: E402
 
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
     "n": {"type": "integer"}, "s": {"type": "string"}}}}}]
@@ -29,19 +36,16 @@ def parser_cls():
 
 
 def steps(parser, pieces, request, final_token=EOS, finish=False):
-    """Drive the parser as vLLM's serving loop does, yielding each DeltaMessage as it comes.
+    """Drive the parser as the installed vLLM's serving loop does (``_vllm_loop.ServingLoop``),
+    yielding each DeltaMessage as it comes: piece k is token k, ``final_token`` ends the stream.
     ``finish``: the last step is the stream's finishing chunk, completed as the installed vLLM's
-    serving layer does (qxt_support.vllm.apply_finish)."""
-    previous, ids = "", []
-    chunks = [(p, k) for k, p in enumerate(pieces)] + [("", final_token)]
-    for n, (delta, token) in enumerate(chunks):
-        ids.append(token)
-        message = parser.extract_tool_calls_streaming(previous, previous + delta, delta, ids[:-1], list(ids), [token], request)
-        previous += delta
-        if finish and n == len(chunks) - 1:
-            message = apply_finish(parser, message)
-        if message is not None:
-            yield message
+    serving layer does; otherwise nothing tells the parser that the stream ended."""
+    chunks = make_chunks(list(pieces), range(len(pieces)), eos_id=final_token)
+    if not finish:
+        chunks[-1] = dataclasses.replace(chunks[-1], finished=False)
+    for step in ServingLoop(parser, request).run(chunks):
+        if step.sent is not None:
+            yield step.sent
 
 
 def feed(parser, pieces, request, final_token=EOS, finish=False):
@@ -57,22 +61,22 @@ def test_registered_eagerly_and_routes_required_and_named_as_in_tree(parser_cls)
 
 def test_constructor_without_tools(parser_cls):
     parser = parser_cls(None)
-    info = parser.extract_tool_calls(CALL, vc.chat_request(None))
+    info = parser.extract_tool_calls(CALL, chat_request(None))
     assert json.loads(info.tool_calls[0].function.arguments) == {"n": "7", "s": "hi"}  # no schema: strings
 
 
 def test_request_tools_win_over_constructor_tools(parser_cls):
     other = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
         "n": {"type": "string"}}}}}]
-    parser = parser_cls(None, vc.chat_request(other).tools)
-    info = parser.extract_tool_calls(CALL, vc.chat_request(TOOLS))
+    parser = parser_cls(None, chat_request(other).tools)
+    info = parser.extract_tool_calls(CALL, chat_request(TOOLS))
     assert json.loads(info.tool_calls[0].function.arguments) == {"n": 7, "s": "hi"}
-    info = parser_cls(None, vc.chat_request(other).tools).extract_tool_calls(CALL, vc.chat_request(None))
+    info = parser_cls(None, chat_request(other).tools).extract_tool_calls(CALL, chat_request(None))
     assert json.loads(info.tool_calls[0].function.arguments) == {"n": "7", "s": "hi"}
 
 
 def test_serving_layer_bookkeeping_is_exact(parser_cls):
-    request = vc.chat_request(TOOLS, stop_token_ids=[EOS])
+    request = chat_request(TOOLS, stop_token_ids=[EOS])
     parser = parser_cls(None, request.tools)
     text = CALL + "\n" + CALL.replace("hi", 'a "quoted" \\ value')
     pieces = [text[i : i + 3] for i in range(0, len(text), 3)]
@@ -92,7 +96,7 @@ def test_serving_layer_bookkeeping_is_exact(parser_cls):
 
 def test_remainder_closes_a_call_cut_off_without_a_known_end(parser_cls):
     """If the end of the stream is not recognised, vLLM's remainder still closes the JSON."""
-    request = vc.chat_request(TOOLS)  # no stop ids, no max_tokens: the last step looks ordinary
+    request = chat_request(TOOLS)  # no stop ids, no max_tokens: the last step looks ordinary
     parser = parser_cls(None, request.tools)
     messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nunfinished value"], request,
                     final_token=5, finish=True)
@@ -101,7 +105,7 @@ def test_remainder_closes_a_call_cut_off_without_a_known_end(parser_cls):
 
 
 def test_max_tokens_ends_the_stream(parser_cls):
-    request = vc.chat_request(TOOLS, max_tokens=3)
+    request = chat_request(TOOLS, max_tokens=3)
     parser = parser_cls(None, request.tools)
     messages = feed(parser, ["<tool_call>\n<function=f>\n", "<parameter=n>\n4"], request, final_token=9)
     args = "".join(c.function.arguments or "" for m in messages for c in m.tool_calls)
@@ -109,7 +113,7 @@ def test_max_tokens_ends_the_stream(parser_cls):
 
 
 def test_internal_error_falls_back_to_content_once(parser_cls, monkeypatch, caplog):
-    request = vc.chat_request(TOOLS, stop_token_ids=[EOS])
+    request = chat_request(TOOLS, stop_token_ids=[EOS])
     parser = parser_cls(None, request.tools)
     messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nab"], request, final_token=3)
     core = parser._core
@@ -131,7 +135,7 @@ def test_non_streaming_internal_error_returns_content(parser_cls, monkeypatch):
     from qwen_xml_toolparser import _vllm_adapter
 
     monkeypatch.setattr(_vllm_adapter, "parse", lambda *a, **k: 1 / 0)
-    info = parser_cls(None).extract_tool_calls(CALL, vc.chat_request(TOOLS))
+    info = parser_cls(None).extract_tool_calls(CALL, chat_request(TOOLS))
     assert info.tools_called is False and info.content == CALL
 
 
@@ -180,13 +184,13 @@ def test_unrecognised_end_still_closes_the_call(parser_cls, last):
     vLLM (0.23+) appends get_remaining_unstreamed_args() to the last tool call of the final delta
     (older versions replace its arguments by the remainder they compute, if it has a tool call with
     arguments), so the final delta must carry one even when nothing else is ready."""
-    request = vc.chat_request(TOOLS)
+    request = chat_request(TOOLS)
     parser = parser_cls(None, request.tools)
     messages = feed(parser, ["<tool_call>\n<function=f>\n<parameter=s>\nvalue"], request, final_token=5)
     previous = "".join(m.content or "" for m in messages)
     final = parser.extract_tool_calls_streaming("", "", last, [], [5, 6], [6], request)
     assert final is not None and final.tool_calls, "no hook for the serving layer's remainder"
-    final = apply_finish(parser, final)  # the serving layer completes the arguments
+    final = finish_message(parser, final, generation())  # the serving layer completes the arguments
     args = "".join(c.function.arguments or "" for m in messages + [final] for c in m.tool_calls)
     assert json.loads(args)["s"] == "value" and previous == ""
 

@@ -24,7 +24,8 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser import _compat as vc  # noqa: E402
-from qxt_support.vllm import PLUGIN_PATH, remaining_args  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import chat_request, finish_message  # noqa: E402
+from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
 
 TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {
     "n": {"type": "integer"}, "s": {"type": "string"}}}}}]
@@ -41,7 +42,7 @@ def parser_cls():
 def open_stream(parser_cls, text=DONE + OPEN, size=4):
     """A parser that streamed ``text`` in ``size``-character deltas (no end-of-stream signal:
     no stop ids, no max_tokens) and the arguments text each call received so far."""
-    request = vc.chat_request(TOOLS)
+    request = chat_request(TOOLS)
     parser = parser_cls(None, request.tools)
     sent: dict[int, str] = {}
     previous = ""
@@ -65,7 +66,7 @@ def test_reads_are_plain_objects_exact_at_the_time_of_the_read(parser_cls):
     assert records[1] == {"name": "f", "arguments": {"n": 8, "s": 'say "hi" \\ é'}}
     assert json.dumps(records[1]["arguments"], ensure_ascii=False).startswith(streamed[1])
     more = ' and more'
-    parser.extract_tool_calls_streaming("", "", more, [], [1], [1], vc.chat_request(TOOLS))
+    parser.extract_tool_calls_streaming("", "", more, [], [1], [1], chat_request(TOOLS))
     assert parser.prev_tool_call_arr[1]["arguments"]["s"].startswith('say "hi" \\ é and')
     assert records[1]["arguments"]["s"] == 'say "hi" \\ é'  # an earlier read is a snapshot
 
@@ -101,17 +102,18 @@ def test_assigning_replaces_the_attribute(parser_cls):
 # ── what vLLM does with them, per serving generation ─────────────────────────
 
 
-@pytest.mark.parametrize("generation,version", [("A", (0, 10, 2)), ("B", (0, 14, 0)), ("C", (0, 17, 0))])
+@pytest.mark.parametrize("generation", ["A", "B", "C"])
 @pytest.mark.parametrize("last_delta", ["", " tail"])
-def test_serving_layer_remainder_generations_a_to_c(parser_cls, generation, version, last_delta):
+def test_serving_layer_remainder_generations_a_to_c(parser_cls, generation, last_delta):
     """vLLM 0.10 - 0.22, on the chunk that carries the finish reason (serving_chat.py /
     chat_completion/serving.py): ``len(prev_tool_call_arr)`` (twice), ``prev_tool_call_arr[index]
     .get("arguments", {})``, ``isinstance(args, str)`` (C), ``json.dumps(args, ensure_ascii=False)``,
     ``streamed_args_for_tool[index][:-len(latest)]``, ``expected.replace(actual, "", 1)``."""
     parser, sent, _ = open_stream(parser_cls)
-    final = parser.extract_tool_calls_streaming("", "", last_delta, [], [1], [1], vc.chat_request(TOOLS))
+    final = parser.extract_tool_calls_streaming("", "", last_delta, [], [1], [1], chat_request(TOOLS))
     assert final is not None and final.tool_calls and final.tool_calls[0].function.arguments is not None
-    index, remaining = remaining_args(parser, final, version)
+    rest = finish_message(parser, final, generation).tool_calls[0]
+    index, remaining = rest.index, rest.function.arguments
     assert index == 1  # the last chunk's arguments are replaced by the remainder:
     assert json.loads(sent[1] + remaining) == {"n": 8, "s": 'say "hi" \\ é' + last_delta}
 
@@ -123,7 +125,7 @@ def test_serving_layer_remainder_generation_d(parser_cls):
     {})``, ``isinstance(args, str)``, ``json.dumps``, ``index < len(streamed)``, ``streamed[index]``,
     ``expected.startswith(actual)``, ``expected[len(actual):]``."""
     parser, sent, _ = open_stream(parser_cls)
-    final = parser.extract_tool_calls_streaming("", "", "", [], [1], [1], vc.chat_request(TOOLS))
+    final = parser.extract_tool_calls_streaming("", "", "", [], [1], [1], chat_request(TOOLS))
     received = sent[1] + "".join(c.function.arguments or "" for c in final.tool_calls)
     ours = parser.get_remaining_unstreamed_args()
     assert json.loads(received + ours) == {"n": 8, "s": 'say "hi" \\ é'}

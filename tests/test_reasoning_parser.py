@@ -86,9 +86,9 @@ def stream(parser, text: str, prompt: str, eos: bool = True, chunk: int = 1) -> 
     request = make_request(TOOLS)
     outputs = engine_outputs(tokenizer(), text, chunk, merge_eos=False, eos=eos)
     reasoning, content, calls = "", "", {}
-    for n, (piece, group) in enumerate(outputs):
-        delta = parser.parse_delta(piece, list(group), request, prompt_token_ids=ids(prompt),
-                                   finished=n == len(outputs) - 1)
+    for output in outputs:
+        delta = parser.parse_delta(output.text, list(output.ids), request, prompt_token_ids=ids(prompt),
+                                   finished=output.finished)
         if delta is None:
             continue
         reasoning += delta.reasoning or ""

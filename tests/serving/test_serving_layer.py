@@ -317,39 +317,25 @@ def test_echo_turn(runner, parser, case, source, request):
 
 
 def _emulate(srv: ScriptedServing, parser: str, text: str, chunk: int, merge_eos: bool) -> dict:
-    """Feed the same engine outputs to a fresh parser directly and apply qxt_support.vllm.apply_finish."""
-    from qxt_support.vllm import TOOL_PARSERS, apply_finish, first_module
+    """Feed the same engine outputs to a fresh parser through ``_vllm_loop.ServingLoop``, the
+    emulation the CLI, the suites and the benchmarks drive parsers with."""
+    from qwen_xml_toolparser._compat import ToolParserManager
+    from qwen_xml_toolparser._vllm_loop import ServingLoop, new_parser
     from qxt_support.serving import engine_outputs
 
-    tp = first_module(*TOOL_PARSERS)
-    cls = tp.ToolParserManager.get_tool_parser(parser)
-    request = srv.request(tools=TOOLS, stream=True)
-    try:
-        p = cls(srv.tokenizer, request.tools)
-    except TypeError:
-        p = cls(srv.tokenizer)
-    if hasattr(p, "adjust_request"):
-        request = p.adjust_request(request)
-    if hasattr(p, "skip_reasoning_parsing"):
-        p.skip_reasoning_parsing = True
+    cls = ToolParserManager.get_tool_parser(parser)
+    p, request = new_parser(cls, srv.tokenizer, srv.request(tools=TOOLS, stream=True))
     outputs = engine_outputs(srv.tokenizer, text, chunk, merge_eos,
                              skip_special_tokens=getattr(request, "skip_special_tokens", True))
-    prev_text, prev_ids, chunks = "", [], []
-    for n, (delta, ids) in enumerate(outputs):
-        cur_text, cur_ids = prev_text + delta, prev_ids + ids
-        dm = p.extract_tool_calls_streaming(prev_text, cur_text, delta, prev_ids, cur_ids, ids, request)
-        if n == len(outputs) - 1:
-            dm = apply_finish(p, dm)
-        prev_text, prev_ids = cur_text, cur_ids
-        if dm is not None:
-            chunks.append({"choices": [{"delta": dm.model_dump(exclude_none=True)}]})
+    chunks = [{"choices": [{"delta": step.sent.model_dump(exclude_none=True)}]}
+              for step in ServingLoop(p, request).run(outputs) if step.sent is not None]
     return collect(chunks)
 
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("case", list(CASES))
 def test_finish_emulation_matches_serving(runner, parser, case, mode, request):
-    """qxt_support.vllm.apply_finish reproduces what this vLLM's serving layer sends (for direct harnesses)."""
+    """``_vllm_loop.ServingLoop`` reproduces what this vLLM's serving layer sends (for direct harnesses)."""
     if parser == "qwen3_coder":  # the in-tree parser is not stable on "whole" <= 0.22
         _known_bad(parser, case, mode, request)
     srv = runner.serving(parser)

@@ -25,6 +25,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser._grammar import declared_parameters, widen_structural_tag  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import chat_request  # noqa: E402
 from qxt_support.serving import ServingError, collect  # noqa: E402
 from qxt_support.vllm import REPO  # noqa: E402
 from tests.serving.test_serving_layer import PLUGIN, Runner  # noqa: E402
@@ -168,7 +169,7 @@ def _structural_tag_api(runner: Runner) -> Any:
 def test_get_structural_tag_with_reasoning(runner, case, reasoning):
     compat = _structural_tag_api(runner)
     tool_choice, strict = CASES[case]
-    req = compat.chat_request(_tools(strict), tool_choice=tool_choice)
+    req = chat_request(_tools(strict), tool_choice=tool_choice)
     intree = compat.ToolParserManager.get_tool_parser(INTREE)(runner.serving(INTREE).tokenizer, req.tools)
     mine = compat.ToolParserManager.get_tool_parser(PLUGIN)(runner.serving(PLUGIN).tokenizer, req.tools)
     theirs = intree.get_structural_tag(req, reasoning=reasoning).model_dump()
@@ -186,10 +187,11 @@ from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 from transformers import AutoTokenizer
 tok = AutoTokenizer.from_pretrained(str(ensure_tokenizer_dir()))
 from qwen_xml_toolparser._grammar import declared_parameters, widen_structural_tag
+from qwen_xml_toolparser._vllm_loop import chat_request
 out, tags = {}, {}
 for name in ("qwen3_coder", "qwen_xml_safe"):
     cls = _compat.ToolParserManager.get_tool_parser(name)
-    req = _compat.chat_request(json.loads(sys.argv[2]), tool_choice="required")
+    req = chat_request(json.loads(sys.argv[2]), tool_choice="required")
     tag = cls(tok, req.tools).get_structural_tag(req) if _compat_grammar.STRUCTURAL_TAGS else None
     tags[name] = tag
     out[name] = [getattr(cls, "supports_required_and_named", True), tag is None]  # <= 0.17: unused (JSON path)
@@ -220,7 +222,7 @@ def test_tool_strict_level(runner, level):
         from vllm.tool_parsers.tool_strict_level import ToolStrictLevel
     except ImportError:
         pytest.skip(f"vLLM {runner.serving(PLUGIN).version} has no --tool-strict-level")
-    req = compat.chat_request(_tools(None), tool_choice="auto")
+    req = chat_request(_tools(None), tool_choice="auto")
     strict_level = ToolStrictLevel.from_name(level)
     intree = compat.ToolParserManager.get_tool_parser(INTREE)(runner.serving(INTREE).tokenizer, req.tools)
     mine = compat.ToolParserManager.get_tool_parser(PLUGIN)(runner.serving(PLUGIN).tokenizer, req.tools)

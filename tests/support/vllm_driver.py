@@ -1,10 +1,12 @@
-"""Drive a vLLM tool parser exactly as vLLM 0.33's serving layer does.
+"""The test suites' way into a vLLM tool parser: requests, chunk plans, runs and their checks.
 
-This is the only test module that imports vLLM, besides ``qxt_support.vllm`` (the
-module lookups, token ids and end-of-stream logic it shares with the benchmarks and
-CI). Everything the tests need from vLLM is reached through the functions below.
+How vLLM drives a parser (the request, the parser per request, the per-chunk call and the
+finished chunk of each serving generation) is ``qwen_xml_toolparser._vllm_loop``, shared with
+the CLI, the benchmarks and CI, and checked against vLLM's real serving layer in
+tests/serving. This module adds what the suites need around it: the chunk plans below, the
+contract checks of every delta (``Reconstructor``, ``_check_state``) and log capture.
 
-What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
+What is emulated (vLLM 0.33.0 shown; ``ServingLoop`` follows the installed version):
 
 * Loading: ``ToolParserManager.import_tool_parser(<abs path of plugin.py>)``
   once per session, then ``ToolParserManager.get_tool_parser(name)``; one parser
@@ -12,8 +14,9 @@ What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
   (``vllm/parser/abstract_parser.py`` ``Parser.__init__``). The tokenizer is
   ``vllm.tokenizers.get_tokenizer(<offline Qwen3 tokenizer dir>)``.
 * Non-streaming: ``parser.extract_tool_calls(model_output, request)``.
-* Streaming: ``ChatStreamProcessor.step`` -> ``DelegatingParser.parse_delta``.
-  For a non-engine tool parser and no reasoning parser that is, per chunk:
+* Streaming: ``ChatStreamProcessor.step`` -> ``DelegatingParser.parse_delta``, as
+  ``ServingLoop`` does it with a reasoning parser configured (the suites' inputs are
+  what vLLM's qwen3 reasoning parser leaves; it is not engine-based), per chunk:
   ``current_text = previous_text + delta_text`` (same for the token-id lists),
   ``parser.extract_tool_calls_streaming(previous_text, current_text, delta_text,
   previous_token_ids, current_token_ids, delta_token_ids, request)``, then
@@ -21,7 +24,10 @@ What is emulated (vLLM 0.33.0, no reasoning parser, ``tool_choice="auto"``):
   (``finished=True``) ``finalize_generation`` -> ``_append_unstreamed_tool_args``
   appends ``parser.get_remaining_unstreamed_args()`` to the arguments of the
   LAST tool call of that chunk's DeltaMessage, only when that DeltaMessage has
-  tool calls. Nothing else is done for a non-engine parser (no flush).
+  tool calls (generations A - C rewrite that delta instead), then
+  ``_flush_engine_parsers`` merges an engine-based parser's ``finish_streaming()``
+  (0.26+). The serving path without a reasoning parser (the delta alone as the
+  texts) is tests/serving's and the CLI's.
 * Chunks: text as vLLM's detokenizer produces it. vLLM 0.33 uses
   ``FastIncrementalDetokenizer``: a ``tokenizers.decoders.DecodeStream`` primed
   with the prompt ids, ``step()`` once per generated id, ``None`` -> ``""``.
@@ -70,9 +76,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from qwen_xml_toolparser import _vllm_loop as loop
+from qwen_xml_toolparser._vllm_loop import Chunk, chat_request
 from qxt_support.qwen_tokenizer import EOS_ID, THINK_END_ID, THINK_ID, TOOL_CALL_END_ID, TOOL_CALL_ID
-from qxt_support.vllm import CHAT_PROTOCOL, PLUGIN_PATH, apply_finish, get_tokenizer, symbol, version_tuple
 from qxt_support.vllm import PLUGIN_NAME as PLUGIN_PARSER_NAME
+from qxt_support.vllm import PLUGIN_PATH, get_tokenizer, version_tuple
 
 # QXT_TOOL_PARSER=qwen3_coder runs the suite against vLLM's in-tree parser.
 PARSER_NAME = os.environ.get("QXT_TOOL_PARSER", PLUGIN_PARSER_NAME)
@@ -114,15 +122,6 @@ def tokenizer():
     from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
     return get_tokenizer(ensure_tokenizer_dir())
-
-
-@functools.cache
-def _backend():
-    tok = tokenizer()
-    backend = getattr(tok, "_tokenizer", None) or getattr(tok, "backend_tokenizer", None)
-    if backend is None:
-        raise HarnessError(f"no HF fast-tokenizer backend on {type(tok)}")
-    return backend
 
 
 def plugin_available() -> bool:
@@ -174,55 +173,24 @@ def vllm_version_tuple() -> tuple[int, ...]:
 
 
 def make_request(tools: list[dict] | None, tool_choice: Any = "default", **kw):
-    """A real ChatCompletionRequest. ``tools`` is OpenAI JSON (list of
-    ``{"type": "function", "function": {...}}``) or None. Without tools the
-    request has ``tool_choice=None`` (which vLLM's serving layer treats as
-    auto); with tools the default is ``"auto"``."""
-    ChatCompletionRequest = symbol("ChatCompletionRequest", *CHAT_PROTOCOL)
-    if tool_choice == "default":
-        tool_choice = "auto" if tools else None
-    return ChatCompletionRequest(
-        model="qwen3-coder",
-        messages=[{"role": "user", "content": "Hi"}],
-        tools=tools,
-        tool_choice=tool_choice,
-        **kw,
-    )
+    """A real ChatCompletionRequest (``qwen_xml_toolparser._vllm_loop.chat_request``)."""
+    kw.setdefault("messages", [{"role": "user", "content": "Hi"}])
+    return chat_request(tools, tool_choice, **kw)
 
 
-def new_parser(request, tools_for_constructor: Any = "request"):
-    """One parser per request, as vLLM 0.33 builds it: ``cls(tokenizer, request.tools)``
-    (before 0.19 vLLM builds ``cls(tokenizer)``; an in-tree parser of such a version
-    takes no ``tools``, the plugin accepts both)."""
-    cls = parser_class()
-    tools = request.tools if tools_for_constructor == "request" else tools_for_constructor
-    parser = cls(tokenizer()) if not _accepts(cls.__init__, "tools", positional=3) else cls(tokenizer(), tools)
+def new_parser_for(request):
+    """One parser per request, built as the installed vLLM builds it (``_vllm_loop.new_parser``):
+    (parser, adjusted request). The suites' inputs are what vLLM's qwen3 reasoning parser leaves
+    (stray think markup is dropped), so the parser is told a reasoning parser runs; think blocks
+    without a reasoning parser: tests/serving/test_end_of_output.py."""
+    parser, request = loop.new_parser(parser_class(), tokenizer(), request, reasoning_parser=True)
     if getattr(parser, "skip_reasoning_parsing", False) is None:
-        # The suites' inputs are what vLLM's qwen3 reasoning parser leaves (stray think markup is
-        # dropped); think blocks without a reasoning parser: tests/serving/test_end_of_output.py.
         parser.skip_reasoning_parsing = False
-    return parser
+    return parser, request
 
 
-def _accepts(fn, name: str, positional: int | None = None) -> bool:
-    """Does ``fn`` take the argument ``name`` (or at least ``positional`` positional arguments,
-    counting ``self``)?"""
-    import inspect
-
-    params = list(inspect.signature(fn).parameters.values())
-    if name in {p.name for p in params}:
-        return True
-    if any(p.kind is p.VAR_KEYWORD for p in params) and positional is None:
-        return True
-    if positional is not None:
-        pos = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        return len(pos) >= positional or any(p.kind is p.VAR_POSITIONAL for p in params)
-    return False
-
-
-def adjusted_request(parser, request):
-    """``parser.adjust_request(request)`` as the serving layer calls it before generation."""
-    return parser.adjust_request(request)
+def new_parser(request):
+    return new_parser_for(request)[0]
 
 
 # ----------------------------------------------------------------------------- log capture
@@ -286,23 +254,7 @@ def encode(text: str) -> list[int]:
 
 def token_texts(ids: list[int], skip_special_tokens: bool = True) -> list[str]:
     """Per-token text exactly as vLLM's FastIncrementalDetokenizer yields it."""
-    from tokenizers.decoders import DecodeStream
-
-    backend = _backend()
-    try:
-        ds = DecodeStream(ids=list(prompt_ids()), skip_special_tokens=skip_special_tokens)
-    except TypeError:  # older tokenizers: no native prefill
-        ds = DecodeStream(skip_special_tokens=skip_special_tokens)
-        for pid in prompt_ids():
-            ds.step(backend, pid)
-    return [ds.step(backend, t) or "" for t in ids]
-
-
-@dataclass
-class Chunk:
-    text: str
-    ids: list[int]
-    finished: bool = False
+    return loop.token_texts(tokenizer(), ids, skip_special_tokens=skip_special_tokens, prompt_ids=prompt_ids())
 
 
 def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
@@ -312,12 +264,21 @@ def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
     encoding (like "char": for cutting at arbitrary character positions)."""
     if mode not in MODES + ("pieces",):
         raise ValueError(mode)
+    if finish not in FINISHES:
+        raise ValueError(finish)
     rng = random.Random(seed)
-    if mode == "pieces":
-        assert pieces is not None and "".join(pieces) == text
-        chunks = [Chunk(p, encode(p)) for p in pieces]
-    elif mode == "char":
-        chunks = [Chunk(c, encode(c)) for c in text]
+    if mode in ("pieces", "char"):
+        if mode == "pieces":
+            assert pieces is not None and "".join(pieces) == text
+        texts = list(pieces if mode == "pieces" else text)
+        encoded = [encode(t) for t in texts]
+        ids = [i for e in encoded for i in e]
+        # a piece's text goes with its first id, so that a piece is one chunk
+        texts = [t for piece, e in zip(texts, encoded, strict=True) for t in [piece, *[""] * (len(e) - 1)][:len(e)]]
+        starts = [0]
+        for e in encoded:
+            starts.append(starts[-1] + len(e))
+        groups = [range(a, b) for a, b in zip(starts, starts[1:], strict=False)]
     else:
         ids = encode(text)
         texts = token_texts(ids, skip_special_tokens)
@@ -326,39 +287,40 @@ def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
                 "detokenized text differs from the input (input not NFC, or it "
                 f"contains special tokens that are skipped): {text[:200]!r}"
             )
-        if mode == "whole":
-            groups = [list(range(len(ids)))] if ids else []
-        elif mode == "token":
-            groups = [[i] for i in range(len(ids))]
-        elif mode == "special":
-            groups, cur = [], []
-            for i, t in enumerate(ids):
-                if t in SPLIT_IDS:
-                    if cur:
-                        groups.append(cur)
-                    groups.append([i])
-                    cur = []
-                else:
-                    cur.append(i)
-            if cur:
-                groups.append(cur)
-        else:  # random
-            groups, i = [], 0
-            while i < len(ids):
-                n = rng.randint(1, 8)
-                groups.append(list(range(i, min(i + n, len(ids)))))
-                i += n
-        chunks = [Chunk("".join(texts[i] for i in g), [ids[i] for i in g]) for g in groups]
+        groups = _groups(ids, mode, rng)
     if finish == "stop" and mode == "random" and rng.random() < 0.5:
         finish = "stop-merged"
-    if finish == "stop" or not chunks:
-        chunks.append(Chunk("", [EOS_ID]))
-    elif finish == "stop-merged":
-        chunks[-1].ids = chunks[-1].ids + [EOS_ID]
-    elif finish not in ("length", "length-unknown"):
-        raise ValueError(finish)
-    chunks[-1].finished = True
-    return chunks
+    ends = finish in ("stop", "stop-merged") or not groups
+    return loop.make_chunks(texts, ids, groups, eos_id=EOS_ID if ends else None,
+                            merge_eos=finish == "stop-merged")
+
+
+def _groups(ids: list[int], mode: str, rng: random.Random) -> list[list[int]]:
+    """The token positions of each chunk in ``mode`` ("whole", "token", "special", "random")."""
+    if mode == "whole":
+        return [list(range(len(ids)))] if ids else []
+    if mode == "token":
+        return [[i] for i in range(len(ids))]
+    groups: list[list[int]] = []
+    if mode == "special":
+        cur: list[int] = []
+        for i, t in enumerate(ids):
+            if t in SPLIT_IDS:
+                if cur:
+                    groups.append(cur)
+                groups.append([i])
+                cur = []
+            else:
+                cur.append(i)
+        if cur:
+            groups.append(cur)
+        return groups
+    i = 0
+    while i < len(ids):
+        n = rng.randint(1, 8)
+        groups.append(list(range(i, min(i + n, len(ids)))))
+        i += n
+    return groups
 
 
 # ----------------------------------------------------------------------------- results
@@ -557,50 +519,33 @@ def _check_state(run: StreamRun, parser, k: int, final: bool) -> None:
 
 def stream(text: str, tools: list[dict] | None = None, mode: str = "token", seed: int = 0,
            finish: str = "stop", request=None, pieces: list[str] | None = None) -> StreamRun:
-    """Stream ``text`` (the tool parser's input) through a fresh parser."""
-    request = request if request is not None else make_request(tools)
-    parser = new_parser(request)
-    request = adjusted_request(parser, request)
+    """Stream ``text`` (the tool parser's input) through a fresh parser, driven by the installed
+    vLLM's serving loop (``qwen_xml_toolparser._vllm_loop.ServingLoop``)."""
+    parser, request = new_parser_for(request if request is not None else make_request(tools))
     skip = request.skip_special_tokens if request.skip_special_tokens is not None else True
     chunks = split_chunks(text, mode, seed, finish, skip, pieces)
     if finish == "length":
         request.max_tokens = sum(len(ch.ids) for ch in chunks)
     run = StreamRun(text, mode, seed, finish)
     rec = Reconstructor(run)
-    prev_text, prev_ids = "", []
+    serving = loop.ServingLoop(parser, request, reasoning_parser=True)
     with capture_logs() as logs:
         for k, ch in enumerate(chunks):
-            cur_text, cur_ids = prev_text + ch.text, prev_ids + ch.ids
             try:
-                msg = parser.extract_tool_calls_streaming(
-                    prev_text, cur_text, ch.text, prev_ids, cur_ids, ch.ids, request)
+                step = serving.step(ch)
             except Exception as e:
                 raise ContractViolation(
                     f"chunk {k}: extract_tool_calls_streaming raised {type(e).__name__}: {e}\n"
                     f"{run.describe()}") from e
-            own = _dump(msg)
-            appended = ""
-            if ch.finished:
-                msg = _finish(parser, msg)
-                dumped = _dump(msg)
-                appended = _appended(own, dumped)
-            else:
-                dumped = own
-            run.steps.append(Step(ch.text, list(ch.ids), ch.finished, dumped, appended,
+            own, sent = _dump(step.own), _dump(step.sent)
+            run.steps.append(Step(ch.text, list(ch.ids), ch.finished, sent, _appended(own, sent),
                                   own if ch.finished else None))
-            rec.feed(k, dumped, ch.finished, own)
+            rec.feed(k, sent, ch.finished, own)
             _check_state(run, parser, k, ch.finished)
-            prev_text, prev_ids = cur_text, cur_ids
         run.final_prev_tool_call_arr = list(getattr(parser, "prev_tool_call_arr", []) or [])
         run.final_streamed_args_for_tool = list(getattr(parser, "streamed_args_for_tool", []) or [])
     run.logs = list(logs)
     return run
-
-
-def _finish(parser, msg):
-    """What the installed vLLM's serving layer makes of the finished chunk's DeltaMessage
-    (qxt_support.vllm.apply_finish: four generations, checked against the real serving layer)."""
-    return apply_finish(parser, msg)
 
 
 def _appended(own: dict | None, final: dict | None) -> str:
@@ -614,9 +559,7 @@ def _appended(own: dict | None, final: dict | None) -> str:
 
 
 def parse_whole(text: str, tools: list[dict] | None = None, request=None) -> WholeRun:
-    request = request if request is not None else make_request(tools)
-    parser = new_parser(request)
-    request = adjusted_request(parser, request)
+    parser, request = new_parser_for(request if request is not None else make_request(tools))
     with capture_logs() as logs:
         try:
             info = parser.extract_tool_calls(text, request)
