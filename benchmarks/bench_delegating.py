@@ -3,7 +3,8 @@
 ``bench_streaming.py`` times ``extract_tool_calls_streaming`` alone and builds the texts vLLM
 would pass outside its timer. This one times what the API server runs per generated token
 with ``--tool-call-parser NAME`` and no reasoning parser: the composed parser from
-``ParserManager.get_parser``, ``parse_delta(delta_text, delta_token_ids, request,
+``ParserManager.get_parser`` (built per request by ``_vllm_loop.new_parser``: ``cls(tokenizer,
+request.tools)``, then ``adjust_request``), ``parse_delta(delta_text, delta_token_ids, request,
 prompt_token_ids, finished=...)`` — ``StreamState.advance`` (accumulated ``previous_text`` /
 ``current_text`` for a legacy tool parser, the delta alone for an engine-based one), the tool
 parser's call, ``finalize_generation`` and ``finish_streaming()`` on the last delta. Same
@@ -11,7 +12,8 @@ workloads, tokenizer deltas and floor as ``bench_streaming.py`` (from ``workload
 
 Figures: mean wall µs per delta and, for a shared machine, the mean thread CPU µs per delta
 (``time.thread_time_ns`` around the whole stream; other processes' time slices excluded; it also
-counts the harness's ``Collector``, so it is an upper bound of the parser's share).
+counts the client-side reassembly, ``_vllm_loop.Received``, so it is an upper bound of the
+parser's share).
 
 Parsers: ``qwen_xml_safe`` (engine-based: ``engine_based_streaming = True``), the same class
 with ``engine_based_streaming = False`` (``qwen_xml_safe-legacy``: the path before issue 11),
@@ -38,8 +40,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.harness import INTREE, OURS, Collector, V, check, floor_run, make_request, pc  # noqa: E402
+from benchmarks.harness import INTREE, OURS, V, check, floor_run, pc, request  # noqa: E402
 from benchmarks.workloads import Workload, make_workloads, tokenize  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import Received, new_parser  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
 
 LEGACY = OURS + "-legacy"
@@ -61,10 +64,8 @@ def parser_class(name: str):
 
 
 def timed_stream(name: str, wl: Workload, prompt_ids: list[int]) -> dict:
-    req = make_request(wl)
-    p = parser_class(name)(V.tok, req.tools)
-    req = p.adjust_request(req)
-    col = Collector()
+    p, req = new_parser(parser_class(name), V.tok, request(wl))
+    got = Received()
     n = len(wl.ids)
     one = [[i] for i in wl.ids]
     times = array.array("q", bytes(8 * n))
@@ -75,9 +76,9 @@ def timed_stream(name: str, wl: Workload, prompt_ids: list[int]) -> dict:
         t0 = pc()
         dm = call(wl.deltas[k], one[k], req, prompt_ids, finished=last)
         times[k] = pc() - t0
-        col.add(dm)
-    cpu = time.thread_time_ns() - c0  # includes the Collector; subtracted below with the floor's
-    return {"times": times, "cpu_us": cpu / n / 1000, "errors": check(wl, col),
+        got.take(dm)
+    cpu = time.thread_time_ns() - c0  # includes Received.take; subtracted below with the floor's
+    return {"times": times, "cpu_us": cpu / n / 1000, "errors": check(wl, got),
             "engine": bool(getattr(p.tool_parser, "engine_based_streaming", False))}
 
 

@@ -3,7 +3,7 @@
 What the API server runs per generated token of a thinking model: the composed parser vLLM builds
 for ``--reasoning-parser NAME --tool-call-parser qwen_xml_safe`` (``ParserManager.get_parser``),
 ``parse_delta(delta_text, delta_token_ids, request, prompt_token_ids, finished=...)`` for every
-token of the output (real Qwen3 tokenizer deltas, ``DecodeStream``), the prompt ending in
+token of the output (real Qwen3 tokenizer deltas, ``_vllm_loop.token_texts``), the prompt ending in
 ``<think>\\n`` as Qwen3.5's does. NAME is ``qwen_xml_safe`` or vLLM's ``qwen3``; interleaved,
 best of ``--repeats``. Every stream is checked (reasoning, content and the call as expected; for
 qwen3 only where it gets the shape right, see docs/contract.md §8).
@@ -66,12 +66,10 @@ def workloads(size: int) -> list[tuple[str, str, str, list]]:
 
 
 def deltas(tok, text: str) -> tuple[list[str], list[int]]:
-    from tokenizers.decoders import DecodeStream
+    from qwen_xml_toolparser._vllm_loop import token_texts
 
-    backend = getattr(tok, "_tokenizer", None) or tok.backend_tokenizer
     ids = tok.encode(text, add_special_tokens=False)
-    ds = DecodeStream(skip_special_tokens=False)
-    pieces = [ds.step(backend, i) or "" for i in ids]
+    pieces = token_texts(tok, ids, skip_special_tokens=False)
     assert "".join(pieces) == text
     return pieces + [""], ids + [EOS_ID]
 
@@ -108,7 +106,8 @@ def main(argv=None) -> int:
     import vllm
     from vllm.parser.parser_manager import ParserManager
 
-    from qwen_xml_toolparser._compat import ToolParserManager, chat_request
+    from qwen_xml_toolparser._compat import ToolParserManager
+    from qwen_xml_toolparser._vllm_loop import chat_request
     from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
     from qxt_support.vllm import get_tokenizer
 

@@ -3,8 +3,8 @@
 A refactor must not slow the hot path, and two benchmark runs minutes apart on a shared 2-core
 machine differ by more than the change being judged. This script loads the package of a git
 revision (``git archive``, under another module name) next to the working tree's, and feeds
-both the same per-token deltas of bench_streaming.py's workloads (a real Qwen3 tokenizer's
-``DecodeStream``), alternating run by run::
+both the same per-token deltas of bench_streaming.py's workloads (a real Qwen3 tokenizer through
+``_vllm_loop.token_texts``, vLLM's incremental detokenizer), alternating run by run::
 
     python benchmarks/bench_revisions.py                  # HEAD against the working tree
     python benchmarks/bench_revisions.py --base a7f7594 --repeats 15
@@ -55,14 +55,13 @@ def load_revision(rev: str, into: Path, module: str) -> ModuleType:
 
 def deltas(wls: list[Workload]) -> None:
     from tokenizers import Tokenizer
-    from tokenizers.decoders import DecodeStream
 
+    from qwen_xml_toolparser._vllm_loop import token_texts
     from qxt_support.qwen_tokenizer import ensure_tokenizer_dir
 
     tok = Tokenizer.from_file(str(ensure_tokenizer_dir() / "tokenizer.json"))
     for wl in wls:
-        ds = DecodeStream(skip_special_tokens=False)
-        wl.deltas = [ds.step(tok, i) or "" for i in tok.encode(wl.text, add_special_tokens=False).ids]
+        wl.deltas = token_texts(tok, tok.encode(wl.text, add_special_tokens=False).ids, skip_special_tokens=False)
         if "".join(wl.deltas) != wl.text:
             raise RuntimeError(f"{wl.name}: detokenized deltas do not rebuild the text")
 

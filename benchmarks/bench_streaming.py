@@ -1,22 +1,26 @@
 """Streaming latency benchmark: ``qwen_xml_safe`` against vLLM's in-tree ``qwen3_coder``.
 
 Both parsers are driven through vLLM's ``ToolParser`` interface the way the serving loop drives
-them, in one process, interleaved run by run:
+them (``qwen_xml_toolparser._vllm_loop``, the one emulation of it), in one process, interleaved
+run by run:
 
-* per-token deltas of a real Qwen3 tokenizer (``tokenizers.decoders.DecodeStream``, identical to
-  vLLM's incremental detokenizer), one token per call;
+* per-token deltas of a real Qwen3 tokenizer (``_vllm_loop.token_texts``: vLLM's incremental
+  detokenizer, ``tokenizers.decoders.DecodeStream``), one token per call;
 * ``extract_tool_calls_streaming(previous_text, current_text, delta_text, previous_token_ids,
   current_token_ids, delta_token_ids, request)`` with the texts and id lists built *outside* the
-  timer exactly as vLLM 0.33's ``StreamState.advance`` builds them: accumulated
-  (``previous_text + delta_text``, ``previous_token_ids + delta_token_ids``) for legacy parsers,
-  ``("", delta_text, [], delta_ids)`` for engine-based ones (``engine_based_streaming = True``,
-  which is what 0.33's in-tree ``qwen3_coder`` is); older vLLM always accumulates;
-* a ``ChatCompletionRequest`` carrying the tool schema, passed through the parser's
-  ``adjust_request`` and (0.33) the parser built as ``cls(tokenizer, request.tools)``;
-* the final step: the EOS token id (``<|im_end|>``) with an empty delta text, then what 0.33's
-  ``Parser.finalize_generation`` does: append ``get_remaining_unstreamed_args()`` to the last tool
-  call of the final delta, then ``finish_streaming()`` for engine-based parsers. This "finalize"
-  step is timed separately and included in the per-stream total.
+  timer by ``ServingLoop.arguments``, as the installed vLLM builds them (0.33's
+  ``StreamState.advance``): accumulated (``previous_text + delta_text``, ``previous_token_ids +
+  delta_token_ids``) for legacy parsers, ``("", delta_text, [], delta_ids)`` for engine-based
+  ones on 0.26+ (``engine_based_streaming = True``, which is what 0.33's in-tree ``qwen3_coder``
+  is); older vLLM always accumulates;
+* a ``ChatCompletionRequest`` carrying the tool schema, and the parser built from it as the
+  serving layer builds it (``_vllm_loop.chat_request`` / ``new_parser``: ``cls(tokenizer,
+  request.tools)`` on 0.19+, then ``adjust_request``);
+* the final step: the EOS token id (``<|im_end|>``) with an empty delta text, then what the
+  serving layer does to the final delta (``ServingLoop.finish``; 0.23+: ``Parser.finalize_generation``
+  appends ``get_remaining_unstreamed_args()`` to the last tool call of the final delta, then
+  ``finish_streaming()`` for engine-based parsers; older versions' own remainder logic). This
+  "finalize" step is timed separately and included in the per-stream total.
 
 Only the ``extract_tool_calls_streaming`` call sits between the two ``perf_counter_ns()`` reads.
 The floor is the cost of building the delta objects that carry one argument fragment,
@@ -75,8 +79,8 @@ from benchmarks.harness import (  # noqa: E402
     _gc_cb,
     chunk_run,
     floor_run,
-    make_parser,
     memory_pass,
+    serving_loop,
     timed_stream,
     timer_overhead,
 )
@@ -236,12 +240,11 @@ def main(argv=None) -> int:
         for wl in wls:
             harness = {}
             for pn in parsers:
-                _, _, engine = make_parser(pn, tok, wl)
-                engine = engine or args.texts == "delta"
+                engine = serving_loop(pn, tok, wl, args.texts).delta_texts
                 if engine not in harness:
-                    harness[engine] = memory_pass(None, tok, wl, None, engine_hint=engine)
+                    harness[engine] = memory_pass(None, tok, wl, None, delta_texts=engine)
                 res["results"][wl.name][pn]["memory"] = memory_pass(pn, tok, wl, harness[engine],
-                                                                    force_engine=engine)
+                                                                    texts=args.texts)
         tracemalloc.stop()
 
     res["load_end"] = os.getloadavg()

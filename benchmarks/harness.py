@@ -1,9 +1,15 @@
 """Driving a tool parser as vLLM's serving loop does, timed per delta (and the memory pass).
 
+The loop is ``qwen_xml_toolparser._vllm_loop`` (the one emulation of vLLM's serving loop that the
+CLI, the tests and ``ci/smoke.py`` use too): ``chat_request`` and ``new_parser`` build the request
+and the parser, ``ServingLoop.arguments`` / ``.commit`` build and keep the texts and id lists of
+each call (accumulated, or the delta alone for an engine-based parser on 0.26+), and
+``ServingLoop.finish`` is what the serving layer does to a stream's last delta (the four
+generations of docs/compat-notes.md §4, then ``finish_streaming()``), timed apart. ``Received``
+reassembles what a client sees.
+
 Only the ``extract_tool_calls_streaming`` call sits between the two ``perf_counter_ns()`` reads;
-everything the serving loop builds around it (accumulated texts and id lists, the request) is
-built outside the timer. ``finalize`` is what the serving layer does to a stream's last delta
-(``qxt_support.vllm.apply_finish``, the four generations of docs/compat-notes.md §4), timed apart.
+everything the serving loop builds around it is built outside the timer.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ import time
 import tracemalloc
 
 from benchmarks.workloads import Workload
+from qwen_xml_toolparser._vllm_loop import Received, ServingLoop, chat_request, new_parser
 from qxt_support.equality import strict_equal
-from qxt_support.vllm import CHAT_PROTOCOL, PLUGIN_NAME, PROTOCOL, TOKENIZERS, TOOL_PARSERS, apply_finish, symbol
+from qxt_support.vllm import CHAT_PROTOCOL, PLUGIN_NAME, PROTOCOL, TOKENIZERS, TOOL_PARSERS, symbol
 
 OURS, INTREE = PLUGIN_NAME, "qwen3_coder"
 pc = time.perf_counter_ns
@@ -32,7 +39,6 @@ class V:
 
         cls.version = vllm.__version__
         cls.ToolParserManager = symbol("ToolParserManager", *TOOL_PARSERS)
-        cls.ChatCompletionRequest = symbol("ChatCompletionRequest", *CHAT_PROTOCOL)
         # where the 0.33 parsers import the delta types from, then 0.15-0.32, then <=0.14
         cls.DeltaMessage = symbol("DeltaMessage", *PROTOCOL)
         cls.DeltaToolCall = symbol("DeltaToolCall", *PROTOCOL)
@@ -44,117 +50,54 @@ class V:
         except ImportError:
             cls.StreamResponse = cls.StreamChoice = None
         cls.get_tokenizer = symbol("get_tokenizer", *TOKENIZERS)
-        # 0.33 gives engine-based parsers per-delta texts (StreamState.advance); before the
-        # StreamState existed every parser got accumulated texts.
-        try:
-            from vllm.parser.abstract_parser import StreamState  # noqa: F401
-            cls.has_engine_mode = True
-        except ImportError:
-            cls.has_engine_mode = False
 
 
-def make_request(wl: Workload):
-    return V.ChatCompletionRequest(model="qwen3-coder", stream=True, tools=wl.tools,
-                                   messages=[{"role": "user", "content": "do it"}])
+def request(wl: Workload):
+    """The stream's ``ChatCompletionRequest``, carrying the workload's tools."""
+    return chat_request(wl.tools, model="qwen3-coder", stream=True)
 
 
-def make_parser(name: str, tok, wl: Workload):
-    req = make_request(wl)
-    cls = V.ToolParserManager.get_tool_parser(name)
-    try:
-        p = cls(tok, req.tools)  # 0.19+: the serving layer passes request.tools
-    except TypeError:
-        p = cls(tok)  # 0.10 - 0.18
-    if getattr(p, "engine_based_streaming", False):
-        # what 0.33's serving layer sets on engine-based tool parsers without a reasoning parser
-        p.skip_reasoning_parsing = True
-    if hasattr(p, "adjust_request"):
-        req = p.adjust_request(req) or req
-    engine = bool(V.has_engine_mode and getattr(p, "engine_based_streaming", False))
-    return p, req, engine
+def serving_loop(name: str, tok, wl: Workload, texts: str = "serving") -> ServingLoop:
+    """A new parser ``name`` for one stream of ``wl``, in the serving loop (``.parser``,
+    ``.request``; ``.delta_texts``: the parser gets the delta alone).
 
-
-
-def finalize(p, dm, engine):
-    """What the serving layer does to the final delta of a tool-call stream.
-
-    vLLM 0.23+ (``Parser.finalize_generation``): ``get_remaining_unstreamed_args()`` appended to
-    the last tool call of the delta; older versions replace the delta by the remainder they
-    compute themselves (``qxt_support.vllm.apply_finish`` holds all four generations). Then, on
-    0.33, ``finish_streaming()`` of engine-based parsers is merged in.
+    ``texts="delta"`` (diagnostic) passes every parser the delta alone and flushes it with
+    ``finish_streaming()`` at the end, as the installed vLLM does for an engine-based parser.
     """
-    dm = apply_finish(p, dm)
-    if engine and hasattr(p, "finish_streaming"):
-        fd = p.finish_streaming()
-        if fd is not None:
-            if dm is None:
-                dm = fd
-            else:
-                if fd.content:
-                    dm.content = (dm.content or "") + fd.content
-                if fd.tool_calls:
-                    dm.tool_calls = (dm.tool_calls or []) + fd.tool_calls
-    return dm
+    parser, req = new_parser(V.ToolParserManager.get_tool_parser(name), tok, request(wl))
+    loop = ServingLoop(parser, req)
+    if texts == "delta":
+        loop.delta_texts = loop.flushes = True
+    return loop
 
 
-class Collector:
-    """Rebuilds what a client sees from the deltas (outside the timer)."""
-
-    def __init__(self):
-        self.content = []
-        self.calls = {}  # index -> dict(ids, names, args)
-        self.messages = 0  # DeltaMessages returned
-        self.empty = 0  # ... that carry nothing a client would see (no text, no id/name/args)
-
-    def add(self, dm):
-        if dm is None:
-            return
-        self.messages += 1
-        if not dm.content and not any(
-                tc.id or (tc.function is not None and (tc.function.name or tc.function.arguments))
-                for tc in dm.tool_calls or []):
-            self.empty += 1
-        if dm.content:
-            self.content.append(dm.content)
-        for tc in dm.tool_calls or []:
-            c = self.calls.setdefault(tc.index, {"ids": [], "names": [], "args": []})
-            if tc.id:
-                c["ids"].append(tc.id)
-            if tc.function is not None:
-                if tc.function.name:
-                    c["names"].append(tc.function.name)
-                if tc.function.arguments:
-                    c["args"].append(tc.function.arguments)
-
-
-
-def check(wl: Workload, col: Collector) -> list[str]:
+def check(wl: Workload, got: Received) -> list[str]:
     errs = []
-    idx = sorted(col.calls)
+    idx = sorted(got.calls)
     if idx != list(range(len(wl.calls))):
         errs.append(f"call indexes {idx}, expected {len(wl.calls)} calls")
     for i, (name, args) in enumerate(wl.calls):
-        c = col.calls.get(i)
+        c = got.calls.get(i)
         if c is None:
             continue
-        if c["names"] != [name]:
-            errs.append(f"call {i}: names sent {c['names']}")
-        if len(c["ids"]) != 1:
-            errs.append(f"call {i}: {len(c['ids'])} ids sent")
-        s = "".join(c["args"])
+        if c.names != [name]:
+            errs.append(f"call {i}: names sent {c.names}")
+        if len(c.ids) != 1:
+            errs.append(f"call {i}: {len(c.ids)} ids sent")
+        s = "".join(c.arguments)
         try:
-            got = json.loads(s)
+            value = json.loads(s)
         except ValueError as e:
             errs.append(f"call {i}: arguments not JSON ({e}): {s[:80]!r}...{s[-80:]!r}")
             continue
-        if not strict_equal(got, args):
-            diff = [k for k in set(args) | set(got) if not strict_equal(got.get(k), args.get(k))]
+        if not strict_equal(value, args):
+            diff = [k for k in set(args) | set(value) if not strict_equal(value.get(k), args.get(k))]
             errs.append(f"call {i}: arguments differ in {sorted(diff)[:6]}: "
-                        + "; ".join(f"{k}={str(got.get(k))[:40]!r}" for k in sorted(diff)[:3]))
-    all_ids = [x for c in col.calls.values() for x in c["ids"]]
+                        + "; ".join(f"{k}={str(value.get(k))[:40]!r}" for k in sorted(diff)[:3]))
+    all_ids = [x for c in got.calls.values() for x in c.ids]
     if len(set(all_ids)) != len(all_ids):
         errs.append("duplicate tool call ids")
-    content = "".join(col.content)
+    content = got.text()
     if content.strip() != wl.content.strip():
         errs.append(f"content {content[:60]!r}... expected {wl.content[:60]!r}...")
     return errs
@@ -179,10 +122,9 @@ def timed_stream(name: str, tok, wl: Workload, texts: str = "serving") -> dict:
     wall time exceeds the CPU time by more than OFF_CPU_NS the thread was switched out during the
     call (another process's time): the "clean" figures use the CPU time for such deltas.
     """
-    p, req, engine = make_parser(name, tok, wl)
-    if texts == "delta":
-        engine = True
-    col = Collector()
+    loop = serving_loop(name, tok, wl, texts)
+    p, req = loop.parser, loop.request
+    got = Received()
     ids, deltas = wl.ids, wl.deltas
     n = len(ids)
     one = [[i] for i in ids]  # the delta_token_ids lists, built once
@@ -192,21 +134,16 @@ def timed_stream(name: str, tok, wl: Workload, texts: str = "serving") -> dict:
     adv = array.array("q", bytes(8 * n))
     cpu = array.array("q", bytes(8 * n))  # thread CPU time of switched-out deltas
     call = p.extract_tool_calls_streaming
-    prev_text, prev_ids = "", []
+    arguments, commit = loop.arguments, loop.commit
     # no gc.collect() here: the heap is frozen, and a full collection right before the
     # stream would leave the caches cold for the first delta (a serving process does not
     # collect before each request either)
     dm = None
     for k in range(n):
-        d, dids = deltas[k], one[k]
-        if engine:
-            pt, ct, pi, ci = "", d, [], dids
-        else:  # vLLM 0.33 StreamState.advance (timed apart: serving-side cost of the mode)
-            a0 = pc()
-            ct = prev_text + d
-            ci = prev_ids + dids
-            adv[k] = pc() - a0
-            pt, pi = prev_text, prev_ids
+        # vLLM 0.33 StreamState.advance (timed apart: serving-side cost of accumulated texts)
+        a0 = pc()
+        pt, ct, d, pi, ci, dids = arguments(deltas[k], one[k])
+        adv[k] = pc() - a0
         g0 = _gc_count
         c0 = tt()
         t0 = pc()
@@ -220,17 +157,16 @@ def timed_stream(name: str, tok, wl: Workload, texts: str = "serving") -> dict:
         if _gc_count != g0:
             gc_hit[k] = 1
         if k < n - 1:
-            col.add(dm)
-        if not engine:
-            prev_text, prev_ids = ct, ci
+            got.take(dm)
+        commit(ct, ci)
     t0 = pc()
-    dm = finalize(p, dm, engine)
+    dm = loop.finish(dm)
     fin = pc() - t0
-    col.add(dm)
-    errs = check(wl, col)
+    got.take(dm)
+    errs = check(wl, got)
     return {"times": times, "gc_hit": gc_hit, "switched": switched, "cpu": cpu, "advance": adv,
-            "finalize_ns": fin, "errors": errs, "messages": col.messages, "empty": col.empty,
-            "engine": engine, "cls": type(p).__name__}
+            "finalize_ns": fin, "errors": errs, "messages": got.messages, "empty": got.empty,
+            "engine": loop.delta_texts, "cls": type(p).__name__}
 
 
 def floor_run(fragments: list[str], n_calls: int) -> array.array:
@@ -294,13 +230,14 @@ class _NullParser:
 
 
 def memory_pass(name: str | None, tok, wl: Workload, harness: array.array | None,
-                engine_hint: bool = False, force_engine: bool = False):
+                delta_texts: bool = False, texts: str = "serving"):
     """Peak bytes attributable to the parser during one stream.
 
-    tracemalloc's peak is reset right before every call. The harness-only pass (name=None)
-    records, per step, the traced bytes held by the harness (accumulated texts and id lists);
-    the parser pass subtracts them, so what is left is the parser's own state plus its
-    transient allocations inside the call (and anything of the harness it keeps alive).
+    tracemalloc's peak is reset right before every call. The harness-only pass (name=None, the
+    loop's ``delta_texts`` as given) records, per step, the traced bytes held by the harness
+    (accumulated texts and id lists); the parser pass subtracts them, so what is left is the
+    parser's own state plus its transient allocations inside the call (and anything of the
+    harness it keeps alive).
     """
     ids, deltas = wl.ids, wl.deltas
     n = len(ids)
@@ -309,31 +246,26 @@ def memory_pass(name: str | None, tok, wl: Workload, harness: array.array | None
     gc.collect()
     base = tracemalloc.get_traced_memory()[0]
     if name is None:
-        p, req, engine = _NullParser(), None, engine_hint
+        loop = ServingLoop(_NullParser(), None)
+        loop.delta_texts = delta_texts
     else:
-        p, req, engine = make_parser(name, tok, wl)
-        engine = engine or force_engine
+        loop = serving_loop(name, tok, wl, texts)
+    p, req = loop.parser, loop.request
     call = p.extract_tool_calls_streaming
-    prev_text, prev_ids = "", []
     dm = None
     for k in range(n):
-        d, dids = deltas[k], one[k]
-        if engine:
-            pt, ct, pi, ci = "", d, [], dids
-        else:
-            pt, ct, pi, ci = prev_text, prev_text + d, prev_ids, prev_ids + dids
+        pt, ct, d, pi, ci, dids = loop.arguments(deltas[k], one[k])
         dm = None
         tracemalloc.reset_peak()
         dm = call(pt, ct, d, pi, ci, dids, req)
         if k == n - 1 and name is not None:
-            dm = finalize(p, dm, engine)
+            dm = loop.finish(dm)
         rec[k] = tracemalloc.get_traced_memory()[1] - base
-        if not engine:
-            prev_text, prev_ids = ct, ci
+        loop.commit(ct, ci)
     if harness is None:
         return rec
     peak = max(rec[k] - harness[k] for k in range(n))
-    del dm, prev_text, prev_ids, pt, ct, pi, ci
+    del dm, loop, pt, ct, pi, ci
     gc.collect()
     retained = tracemalloc.get_traced_memory()[0] - base
     del p, call

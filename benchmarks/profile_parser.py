@@ -1,7 +1,7 @@
 """Where a parser's time per streaming delta goes (companion to bench_streaming.py).
 
-Drives one workload of bench_streaming.py (default: write_file 32k) through a parser exactly as
-the benchmark does and prints:
+Drives one workload of bench_streaming.py (default: write_file 32k) through a parser in vLLM's
+serving loop (``qwen_xml_toolparser._vllm_loop.ServingLoop``) as the benchmark does and prints:
 
 1. a breakdown in µs per delta: the whole ``extract_tool_calls_streaming`` call, the parser core
    alone (``StreamParser.feed`` on the same deltas, qwen_xml_safe only), and the floor (building
@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import os  # noqa: E402
 
 from benchmarks import harness, workloads  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import make_chunks
 from qxt_support.vllm import PLUGIN_PATH  # noqa: E402
 
 pc = time.perf_counter_ns
@@ -55,8 +56,7 @@ def core_times(tok, wl, repeats):
 
     best = None
     for _ in range(repeats):
-        req = harness.make_request(wl)
-        core = StreamParser(req.tools)
+        core = StreamParser(harness.request(wl).tools)
         gc.collect()
         tot = 0
         for d in wl.deltas[:-1]:
@@ -71,19 +71,12 @@ def core_times(tok, wl, repeats):
     return best
 
 
-def run_stream(p, req, wl, engine):
-    call = p.extract_tool_calls_streaming
-    prev_text, prev_ids = "", []
-    dm = None
-    for d, tid in zip(wl.deltas, wl.ids):
-        dids = [tid]
-        if engine:
-            dm = call("", d, d, [], dids, dids, req)
-        else:
-            ct, ci = prev_text + d, prev_ids + dids
-            dm = call(prev_text, ct, d, prev_ids, ci, dids, req)
-            prev_text, prev_ids = ct, ci
-    return harness.finalize(p, dm, engine)
+def run_stream(loop, chunks):
+    """One stream through the serving loop (one token per chunk, the EOS step finishes it)."""
+    sent = None
+    for step in loop.run(chunks):
+        sent = step.sent
+    return sent
 
 
 def main():
@@ -138,11 +131,12 @@ def main():
             best = min(best, (pc() - t0) / 5000 / 1e3)
         print(f"    building the delta {label:38s} {best:6.2f}")
 
-    p, req, engine = harness.make_parser(a.parser, tok, wl)
+    chunks = make_chunks(wl.deltas, wl.ids)
+    loop = harness.serving_loop(a.parser, tok, wl)
     prof = cProfile.Profile()
     gc.collect()
     prof.enable()
-    run_stream(p, req, wl, engine)
+    run_stream(loop, chunks)
     prof.disable()
     st = pstats.Stats(prof)
     rows = []
@@ -175,9 +169,9 @@ def main():
             targets = [getattr(o, n) for o, n in names if hasattr(o, n)]
         for t in targets:
             lp.add_function(t)
-        p, req, engine = harness.make_parser(a.parser, tok, wl)
+        loop = harness.serving_loop(a.parser, tok, wl)
         lp.enable_by_count()
-        run_stream(p, req, wl, engine)
+        run_stream(loop, chunks)
         lp.disable_by_count()
         out = io.StringIO()
         lp.print_stats(stream=out, output_unit=1e-6)

@@ -3,8 +3,8 @@
 ``write_file`` with real Python source (stdlib modules plus a header with quotes, backslashes,
 ``<tags>``, é, ✓, 你好, 👋) of the requested sizes; one call with 20 typed parameters; five parallel
 calls; prose before a call. ``tokenize`` adds the per-token deltas of a real Qwen3 tokenizer
-(``tokenizers.decoders.DecodeStream``, what vLLM's incremental detokenizer yields), ending with the
-EOS step (token id ``EOS_ID``, empty text).
+(``qwen_xml_toolparser._vllm_loop.token_texts``: vLLM's incremental detokenizer,
+``tokenizers.decoders.DecodeStream``), ending with the EOS step (token id ``EOS_ID``, empty text).
 """
 
 from __future__ import annotations
@@ -177,13 +177,11 @@ def _size_label(n: int) -> str:
 
 
 def tokenize(wls: list[Workload], tok) -> None:
-    from tokenizers.decoders import DecodeStream
+    from qwen_xml_toolparser._vllm_loop import token_texts
 
-    backend = getattr(tok, "_tokenizer", None) or getattr(tok, "backend_tokenizer")
     for wl in wls:
         ids = tok.encode(wl.text, add_special_tokens=False)
-        ds = DecodeStream(skip_special_tokens=False)
-        deltas = [ds.step(backend, i) or "" for i in ids]
+        deltas = token_texts(tok, ids, skip_special_tokens=False)
         if "".join(deltas) != wl.text:
             raise RuntimeError(f"{wl.name}: detokenized deltas do not rebuild the text")
         wl.ids, wl.deltas = ids + [EOS_ID], deltas + [""]  # final step: EOS, empty text

@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("vllm")
 
 from qwen_xml_toolparser import _compat as vc  # noqa: E402
-from qwen_xml_toolparser._vllm_loop import chat_request  # noqa: E402
+from qwen_xml_toolparser._vllm_loop import Chunk, ServingLoop, chat_request  # noqa: E402
 from qxt_support.vllm import PLUGIN_PATH, version_tuple  # noqa: E402
 
 TOOLS = [
@@ -78,13 +78,10 @@ class Client:
 def run(parser, deltas: list[str], parse: bool = True) -> list[dict]:
     """Feed ``deltas`` (a non-EOS token id each); the client's view after each one (``parse``: the
     arguments as JSON, so every call in the view must be complete)."""
-    previous, ids, views, client = "", [], [], Client()
-    request = chat_request(TOOLS)
+    views, client = [], Client()
+    serving = ServingLoop(parser, chat_request(TOOLS))
     for delta in deltas:
-        ids.append(1)
-        client.take(parser.extract_tool_calls_streaming(previous, previous + delta, delta, ids[:-1], list(ids),
-                                                        [1], request))
-        previous += delta
+        client.take(serving.step(Chunk(delta, (1,))).sent)  # not finished: no end signal
         calls = client.parsed() if parse else [(c["name"], c["arguments"]) for c in client.calls]
         views.append(json.loads(json.dumps({"content": client.content, "calls": calls})))
     return views
