@@ -270,15 +270,14 @@ def split_chunks(text: str, mode: str, seed: int = 0, finish: str = "stop",
     if mode in ("pieces", "char"):
         if mode == "pieces":
             assert pieces is not None and "".join(pieces) == text
-        texts = list(pieces if mode == "pieces" else text)
-        encoded = [encode(t) for t in texts]
-        ids = [i for e in encoded for i in e]
-        # a piece's text goes with its first id, so that a piece is one chunk
-        texts = [t for piece, e in zip(texts, encoded, strict=True) for t in [piece, *[""] * (len(e) - 1)][:len(e)]]
-        starts = [0]
-        for e in encoded:
-            starts.append(starts[-1] + len(e))
-        groups = [range(a, b) for a, b in zip(starts, starts[1:], strict=False)]
+        texts: list[str] = []  # per token id: a piece's text goes with its first id
+        ids: list[int] = []
+        groups: list[range] = []  # one chunk per piece, with the ids of the piece's own encoding
+        for piece in pieces if mode == "pieces" else text:
+            encoded = encode(piece)
+            groups.append(range(len(ids), len(ids) + len(encoded)))
+            ids += encoded
+            texts += [piece, *[""] * (len(encoded) - 1)] if encoded else []
     else:
         ids = encode(text)
         texts = token_texts(ids, skip_special_tokens)
