@@ -56,6 +56,9 @@ __all__ = [
 # ── the request and the parser ────────────────────────────────────────────────────────────
 
 
+OMIT: Any = object()  # chat_request(tool_choice=OMIT): the request's own default
+
+
 def chat_request(tools: Any, tool_choice: Any = "default", **fields: Any) -> Any:
     """A real ``ChatCompletionRequest`` with ``tools`` (OpenAI JSON or None).
 
@@ -72,8 +75,6 @@ def chat_request(tools: Any, tool_choice: Any = "default", **fields: Any) -> Any
         body["tool_choice"] = tool_choice
     return vc.chat_request_class()(tools=tools, **body)
 
-
-OMIT: Any = object()  # chat_request(tool_choice=OMIT): the request's own default
 
 
 def new_parser(cls: Any, tokenizer: Any, request: Any, *, reasoning_parser: bool = False) -> tuple[Any, Any]:
