@@ -187,14 +187,10 @@ class ServingLoop:
     caller that times the parser call alone (benchmarks/harness.py).
     """
 
-    def __init__(self, parser: Any, request: Any, *, version: tuple[int, ...] | None = None,
-                 reasoning_parser: bool = False) -> None:
-        from . import _compat as vc
-
+    def __init__(self, parser: Any, request: Any, *, reasoning_parser: bool = False) -> None:
         self.parser = parser
         self.request = request
-        self.version = version or version_tuple(vc.VLLM_VERSION)
-        self.generation = serving_generation(self.version)
+        self.generation = generation()
         engine = _engine_streaming() and bool(getattr(parser, "engine_based_streaming", False))
         self.delta_texts = engine and not reasoning_parser  # vLLM's qwen3 reasoning parser is not engine-based
         self.flushes = engine

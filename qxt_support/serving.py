@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest.mock import MagicMock
 
-from qwen_xml_toolparser._versions import serving_generation
-from qwen_xml_toolparser._vllm_loop import OMIT, Chunk, chat_request, make_chunks, token_texts
+from qwen_xml_toolparser._vllm_loop import OMIT, Chunk, chat_request, generation, make_chunks, token_texts
 from qxt_support.qwen_tokenizer import EOS_ID
 from qxt_support.vllm import TOKENIZERS, first_module, version_tuple
 
@@ -82,7 +81,7 @@ class ScriptedServing:
         self.tokenizer_dir = str(tokenizer_dir or ensure_tokenizer_dir())
         self.chat_template = chat_template
         self.version = version_tuple()
-        self.generation = serving_generation(self.version)  # docs/compat-notes.md §4: A - D
+        self.generation = generation()  # docs/compat-notes.md §4: A - D
         self.next_text = ""
         self.next_chunking: tuple[int, bool] = (1, False)  # (tokens per engine output, EOS merged)
         self.next_finish = "stop"  # or "length": no EOS, the last text output finishes the request

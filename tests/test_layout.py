@@ -11,12 +11,18 @@ OUTSIDE = ("qwen_xml_toolparser", "qxt_support", "benchmarks", "ci", "scripts", 
 
 
 def _imports(path: Path) -> list[str]:
+    """Every module ``path`` imports, at import time or in a function; a relative import is made
+    absolute (``from . import x`` in ``pkg/m.py``: ``pkg.x``)."""
+    package = path.parent.relative_to(REPO).parts
     names = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             names += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.append(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[:len(package) - node.level + 1])
+            names += [f"{base}.{node.module}"] if node.module else [f"{base}.{a.name}" for a in node.names]
     return names
 
 
@@ -38,20 +44,8 @@ ENGINE_MODULES = {
 
 
 def _package_imports() -> dict[str, list[str]]:
-    """Per package module: every module it imports, relative imports made absolute."""
-    found = {}
-    for path in sorted((REPO / "qwen_xml_toolparser").glob("*.py")):
-        names = []
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-            if isinstance(node, ast.Import):
-                names += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.append(node.module)
-            elif isinstance(node, ast.ImportFrom) and node.level == 1:
-                names += [f"qwen_xml_toolparser.{node.module}"] if node.module else [
-                    f"qwen_xml_toolparser.{alias.name}" for alias in node.names]
-        found[path.stem] = names
-    return found
+    """Per package module: every module it imports (``_imports``)."""
+    return {path.stem: _imports(path) for path in sorted((REPO / "qwen_xml_toolparser").glob("*.py"))}
 
 
 def test_only_the_engine_adapters_import_an_engine():
